@@ -1,0 +1,202 @@
+"""Safe file handling shared by every reader and writer.
+
+* Inputs are checked before parsing: missing, not a file, empty.
+* Headers are checked before pixel data are allocated: a header that
+  promises more than :func:`max_bytes` is refused (``SEGLOOP_MAX_BYTES``
+  overrides the limit), and an uncompressed file shorter than its header
+  promises is reported as truncated.
+* Outputs are written atomically (temporary file in the same folder, fsync,
+  rename), and an existing file is never replaced silently: without
+  ``overwrite=True`` it is an error; with it, the old file is kept as a
+  numbered version ``NAME.~1~``, ``NAME.~2~``...
+
+Examples
+--------
+>>> import pathlib, tempfile
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> with atomic_output(d / "a.txt") as tmp:
+...     _ = tmp.write_text("one")
+>>> with atomic_output(d / "a.txt", overwrite=True) as tmp:
+...     _ = tmp.write_text("two")
+>>> sorted(p.name for p in d.iterdir())
+['a.txt', 'a.txt.~1~']
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from segloop.errors import (
+    CorruptFileError,
+    EmptyFileError,
+    FileMissingError,
+    ImageTooLargeError,
+    InvalidArgumentError,
+    OutputExistsError,
+)
+
+__all__ = [
+    "atomic_output",
+    "check_input_file",
+    "check_pixel_budget",
+    "compound_suffix",
+    "keep_version",
+    "max_bytes",
+]
+
+_DEFAULT_MAX_BYTES = 16 * 1024**3  # 16 GiB: bigger than any scan we meet, below RAM abuse
+
+
+def max_bytes() -> int:
+    """Largest pixel buffer a reader may allocate (``SEGLOOP_MAX_BYTES`` or 16 GiB)."""
+    raw = os.environ.get("SEGLOOP_MAX_BYTES")
+    if raw is None:
+        return _DEFAULT_MAX_BYTES
+    try:
+        value = int(float(raw))
+    except ValueError:
+        raise InvalidArgumentError(f"SEGLOOP_MAX_BYTES must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise InvalidArgumentError(f"SEGLOOP_MAX_BYTES must be positive, got {raw!r}")
+    return value
+
+
+def compound_suffix(path: str | os.PathLike) -> str:
+    """Lower-case extension, keeping ``.nii.gz``-style double suffixes.
+
+    Examples
+    --------
+    >>> compound_suffix("sub-01_T1w.NII.GZ"), compound_suffix("x.png")
+    ('.nii.gz', '.png')
+    """
+    name = Path(path).name.lower()
+    for double in (".nii.gz", ".tar.gz"):
+        if name.endswith(double):
+            return double
+    return Path(name).suffix
+
+
+def check_input_file(path: str | os.PathLike, *, allow_dir: bool = False) -> Path:
+    """Check that ``path`` exists, is a file (or folder if allowed) and is not empty.
+
+    Raises
+    ------
+    FileMissingError
+        The path does not exist or is of the wrong type.
+    EmptyFileError
+        The file has zero bytes.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileMissingError("no such file or folder", path=p)
+    if p.is_dir():
+        if not allow_dir:
+            raise FileMissingError("is a folder, expected a file", path=p)
+        return p
+    if not p.is_file():
+        raise FileMissingError("is not a regular file", path=p)
+    if p.stat().st_size == 0:
+        raise EmptyFileError("file is empty (0 bytes)", path=p)
+    return p
+
+
+def check_pixel_budget(shape, dtype, path, *, data_bytes_on_disk: int | None = None) -> None:
+    """Refuse a header whose pixel data would be absurdly large or is truncated.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        Array shape the header promises.
+    dtype : numpy dtype-like
+        Element type the header promises.
+    path : str or os.PathLike
+        File named in the error.
+    data_bytes_on_disk : int, optional
+        For uncompressed files: the bytes available for pixel data; fewer
+        than the header promises means the file is truncated.
+
+    Raises
+    ------
+    ImageTooLargeError, CorruptFileError
+    """
+    dims = [int(n) for n in shape]
+    if any(n < 0 for n in dims):
+        raise CorruptFileError(f"header gives a negative dimension {tuple(dims)}", path=path)
+    itemsize = np.dtype(dtype).itemsize
+    n_bytes = int(np.prod(np.asarray(dims, dtype=object))) * itemsize if dims else 0
+    if n_bytes > max_bytes():
+        raise ImageTooLargeError(
+            f"header promises {tuple(dims)} voxels of {np.dtype(dtype).name} "
+            f"({n_bytes / 1024**3:.1f} GiB), above the {max_bytes() / 1024**3:.1f} GiB limit "
+            "(set SEGLOOP_MAX_BYTES to raise it)", path=path)
+    if data_bytes_on_disk is not None and data_bytes_on_disk < n_bytes:
+        raise CorruptFileError(
+            f"file is truncated: header promises {n_bytes} bytes of pixel data, "
+            f"only {max(data_bytes_on_disk, 0)} present", path=path)
+
+
+def keep_version(path: str | os.PathLike) -> Path | None:
+    """Rename an existing ``path`` to the next free ``NAME.~N~``; return it.
+
+    Examples
+    --------
+    >>> keep_version("/nonexistent/file.nii.gz") is None
+    True
+    """
+    p = Path(path)
+    if not p.exists():
+        return None
+    n = 1
+    while (p.parent / f"{p.name}.~{n}~").exists():
+        n += 1
+    backup = p.parent / f"{p.name}.~{n}~"
+    os.replace(p, backup)
+    return backup
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path to write; move it onto ``path`` on success.
+
+    The temporary file lives in the destination folder and keeps the
+    destination's extension (so format writers that look at the suffix
+    work). On error it is removed and ``path`` is untouched.
+
+    Raises
+    ------
+    OutputExistsError
+        ``path`` exists and ``overwrite`` is false.
+    """
+    p = Path(path)
+    if p.exists() and not overwrite:
+        raise OutputExistsError("exists; pass overwrite (CLI: --overwrite) to replace it "
+                                "(the old file is kept as a numbered version)", path=p)
+    if p.exists() and p.is_dir():
+        raise OutputExistsError("is a folder, expected a file path", path=p)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    suffix = compound_suffix(p)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=f".tmp{suffix}", dir=p.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        if p.exists():
+            keep_version(p)
+        os.replace(tmp, p)
+        with contextlib.suppress(OSError):  # directory fsync is best effort
+            dir_fd = os.open(p.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
