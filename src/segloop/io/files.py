@@ -25,10 +25,13 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +51,7 @@ __all__ = [
     "compound_suffix",
     "keep_version",
     "max_bytes",
+    "write_json",
 ]
 
 _DEFAULT_MAX_BYTES = 16 * 1024**3  # 16 GiB: bigger than any scan we meet, below RAM abuse
@@ -200,3 +204,36 @@ def atomic_output(path: str | os.PathLike, *, overwrite: bool = False) -> Iterat
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _json_ready(obj: Any) -> Any:
+    """Replace non-finite floats by None and NumPy scalars by Python ones."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {str(k): _json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_ready(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item") and callable(obj.item):  # NumPy scalars
+        return _json_ready(obj.item())
+    return obj
+
+
+def write_json(data: Any, path: str | os.PathLike, *, overwrite: bool = True) -> Path:
+    """Write ``data`` as indented, strictly valid JSON, atomically.
+
+    NaN and infinities become ``null``; an existing file is kept as a version.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> p = write_json({"hd95": float("inf")}, pathlib.Path(tempfile.mkdtemp()) / "r.json")
+    >>> json.loads(p.read_text())
+    {'hd95': None}
+    """
+    p = Path(path)
+    with atomic_output(p, overwrite=overwrite) as tmp:
+        tmp.write_text(json.dumps(_json_ready(data), indent=2, allow_nan=False) + "\n")
+    return p

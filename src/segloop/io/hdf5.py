@@ -57,7 +57,8 @@ def read_hdf5(path: Path, *, kind: str | None = None, dataset: str | None = None
     kind : {"image", "label", "soft"}, optional
         Defaults to ``"label"`` for a dataset named ``label``, else ``"image"``.
     dataset : str, optional
-        Dataset name; default ``"image"``, or ``"label"`` when ``kind="label"``.
+        Dataset name; default ``"image"``, or ``"label"`` when ``kind="label"``,
+        or the only dataset of a file holding one.
     axes : str
         Order of the stored axes, a permutation of ``"zyx"`` (or ``"yx"``).
     spacing : sequence of float, optional
@@ -68,9 +69,12 @@ def read_hdf5(path: Path, *, kind: str | None = None, dataset: str | None = None
     Image
         The volume reordered to ``(z, y, x)``.
     """
-    name = dataset or ("label" if kind == "label" else "image")
-    kind = kind or ("label" if name == "label" else "image")
     with _open(path) as f:
+        name = dataset or ("label" if kind == "label" else "image")
+        arrays = [k for k in f if hasattr(f[k], "shape")]
+        if dataset is None and name not in f and len(arrays) == 1:
+            name = arrays[0]  # a file holding a single dataset: read that one
+        kind = kind or ("label" if name == "label" else "image")
         if name not in f:
             raise CorruptFileError(f"no dataset {name!r} (has: {', '.join(f.keys()) or 'none'})",
                                    path=path)

@@ -37,6 +37,12 @@ def _load_header(path: Path):
     import nibabel as nib
 
     try:
+        if compound_suffix(path) not in (".nii", ".nii.gz", ".mgz", ".mgh"):
+            # a kept version (NAME.nii.gz.~1~) or a renamed file: parse from the bytes
+            raw = path.read_bytes()
+            if raw[:2] == b"\x1f\x8b":
+                raw = gzip.decompress(raw)
+            return nib.Nifti1Image.from_bytes(raw)
         return nib.load(str(path))
     except (nib.filebasedimages.ImageFileError, OSError, EOFError, ValueError,
             zlib.error, gzip.BadGzipFile) as exc:
@@ -59,12 +65,14 @@ def read_nifti(path: Path, *, kind: str = "image") -> Image:
         ``metadata`` holds ``format`` and the NIfTI ``qform_code``/``sform_code``
         and description.
     """
+    import nibabel as nib
+
     nii = _load_header(path)
     header = nii.header
     shape = header.get_data_shape()
     dtype = header.get_data_dtype()
     on_disk = None
-    if compound_suffix(path) == ".nii":
+    if compound_suffix(path) == ".nii" and isinstance(nii, nib.Nifti1Image):
         on_disk = path.stat().st_size - int(header.get_data_offset())
     check_pixel_budget(shape, dtype, path, data_bytes_on_disk=on_disk)
     meta = {"format": "mgh" if compound_suffix(path) == ".mgz" else "nifti"}

@@ -267,5 +267,5 @@ def read_labelled(image_path, label_path, *, label_kind: str = "label",
     """
     image = read_image(image_path, **options)
     label = read_image(label_path, kind=label_kind)
-    check_same_grid(label, image)
+    check_same_grid(image, label)
     return image, label

@@ -1,0 +1,1 @@
+"""The ``segloop`` command line: thin commands over the library's API functions."""

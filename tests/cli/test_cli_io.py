@@ -1,0 +1,87 @@
+"""`segloop info` and `segloop convert`, and how the CLI reports user errors."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import needs_shared, shared
+from segloop.cli.main import main
+from segloop.io import Image, read_image, write_image
+
+
+def test_info_prints_geometry_and_label_values(tmp_path, capsys):
+    lab = np.zeros((3, 4, 5), np.uint8)
+    lab[1, 1:3, 1:4] = 2
+    write_image(Image(lab, kind="label", spacing=(2.5, 0.5, 0.5)), tmp_path / "seg.nii.gz")
+    assert main(["info", str(tmp_path / "seg.nii.gz")]) == 0
+    out = capsys.readouterr().out
+    assert "3 x 4 x 5  (z, y, x)" in out
+    assert "2.5 x 0.5 x 0.5 mm" in out
+    assert "0 (54 vx), 2 (6 vx)" in out
+    assert main(["info", str(tmp_path / "seg.nii.gz"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["label_values"] == [0, 2] and info["orientation"] == "RAS"
+
+
+def test_info_reports_nonfinite_instead_of_failing(tmp_path, capsys):
+    arr = np.ones((2, 3, 3), np.float32)
+    arr[0, 0, 0] = np.nan
+    write_image(Image(arr), tmp_path / "nan.nrrd")
+    assert main(["info", str(tmp_path / "nan.nrrd")]) == 0
+    assert "NaN/Inf  1" in capsys.readouterr().out
+
+
+def test_convert_reorient_and_resample(tmp_path, capsys):
+    arr = np.arange(2 * 4 * 6, dtype=np.float32).reshape(2, 4, 6)
+    write_image(Image(arr, spacing=(2.0, 1.0, 1.0)), tmp_path / "in.mha")
+    assert main(["convert", str(tmp_path / "in.mha"), str(tmp_path / "out.nii.gz"),
+                 "--reorient", "RAS", "--spacing", "1", "1", "1"]) == 0
+    out = read_image(tmp_path / "out.nii.gz")
+    assert out.orientation == "RAS" and out.shape == (4, 4, 6) and out.spacing == (1.0, 1.0, 1.0)
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_convert_refuses_to_overwrite_without_flag(tmp_path, capsys):
+    write_image(Image(np.zeros((2, 2), np.uint8)), tmp_path / "a.png")
+    write_image(Image(np.ones((2, 2), np.uint8)), tmp_path / "b.png")
+    assert main(["convert", str(tmp_path / "a.png"), str(tmp_path / "b.png")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("segloop convert: error: ") and "b.png: exists" in err
+    assert read_image(tmp_path / "b.png").array.max() == 1  # untouched
+    assert main(["convert", str(tmp_path / "a.png"), str(tmp_path / "b.png"),
+                 "--overwrite"]) == 0
+    assert read_image(tmp_path / "b.png").array.max() == 0
+    assert (tmp_path / "b.png.~1~").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["info", "missing.nii.gz"], "missing.nii.gz: no such file or folder"),
+        (["convert", "missing.nii.gz", "out.nrrd"], "no such file or folder"),
+    ],
+)
+def test_user_errors_are_one_line_without_traceback(tmp_path, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "segloop.cli.main", *argv],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_usage_error_exits_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["convert"])
+    assert info.value.code == 2
+
+
+@needs_shared("spinalcord_sct")
+def test_info_on_real_spinal_cord_label(capsys):
+    assert main(["info", str(shared("spinalcord_sct", "t2", "t2_seg-manual.nii.gz")),
+                 "--kind", "label"]) == 0
+    out = capsys.readouterr().out
+    assert "52 x 55 x 60" in out and "PSR" in out and "values  0 (" in out

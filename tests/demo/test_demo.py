@@ -1,0 +1,56 @@
+"""The demo runs end to end on the built-in MNI152 data and reports real numbers."""
+
+import json
+
+import pytest
+
+from segloop.cli.main import main
+from segloop.demo.runner import MARKER, _prepare
+from segloop.errors import OutputExistsError
+from segloop.io import read_image
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "report"
+    assert main(["demo", "--out", str(out)]) == 0
+    return out
+
+
+def test_demo_writes_report_results_and_figures(demo_run):
+    results = json.loads((demo_run / "results.json").read_text())
+    assert set(results["steps"]) >= {"data", "baseline", "phantom"}
+    assert all(results["steps"]["data"]["round_trip_ok"].values())
+    assert results["steps"]["data"]["t1"]["shape"] == [189, 233, 197]
+    for rel in ("figures/tissue.png", "figures/baseline_otsu.png", "data/mni152_t1.nii.gz",
+                "data/mni152_tissue.nrrd", "data/mni152_t1_axial.png",
+                "phantom/phantom3d_label.nii.gz"):
+        assert (demo_run / rel).stat().st_size > 1000, rel
+    report = (demo_run / "report.md").read_text()
+    assert "| grey matter | 0.89" in report
+
+
+def test_demo_baseline_numbers_are_the_real_ones(demo_run):
+    scores = json.loads((demo_run / "results.json").read_text())["steps"]["baseline"]["scores"]
+    # deterministic: the template, the thresholds and the metrics have no randomness
+    assert scores["grey matter"]["dice"] == pytest.approx(0.891, abs=0.002)
+    assert scores["white matter"]["dice"] == pytest.approx(0.920, abs=0.002)
+    assert scores["CSF"]["dice"] == pytest.approx(0.750, abs=0.002)
+    assert 0 < scores["white matter"]["hd95"] < scores["CSF"]["hd95"]
+    tissue = read_image(demo_run / "data" / "mni152_tissue.nii.gz", kind="label")
+    assert tissue.label_values() == [0, 1, 2, 3]
+
+
+def test_output_folder_rules(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("precious")
+    with pytest.raises(OutputExistsError, match="not made by segloop demo"):
+        _prepare(out, overwrite=False)
+    _prepare(out, overwrite=True)  # the user's folder is kept as a version
+    assert (tmp_path / "mine.~1~" / "notes.txt").read_text() == "precious"
+    assert (out / MARKER).exists()
+    (out / "result.txt").write_text("run 1")
+    _prepare(out, overwrite=False)  # a previous demo run is moved aside
+    assert (tmp_path / "mine.previous" / "result.txt").read_text() == "run 1"
+    assert not (out / "result.txt").exists()
