@@ -68,6 +68,38 @@ class LesionDetection:
     tpr: float
     fdr: float
 
+    @classmethod
+    def from_counts(
+        cls, *, n_truth: int, n_pred: int, tp_truth: int, fp_pred: int
+    ) -> LesionDetection:
+        """Build the result from the four counts, deriving the rates.
+
+        Parameters
+        ----------
+        n_truth, n_pred, tp_truth, fp_pred : int
+            The counts (for example summed over several cases).
+
+        Returns
+        -------
+        LesionDetection
+            With ``tpr`` and ``fdr`` following the empty-mask convention of
+            the module docstring.
+
+        Examples
+        --------
+        >>> LesionDetection.from_counts(n_truth=4, n_pred=0, tp_truth=0, fp_pred=0).fdr
+        nan
+        """
+        if n_truth == 0:
+            tpr = 1.0 if n_pred == 0 else float("nan")
+        else:
+            tpr = tp_truth / n_truth
+        if n_pred == 0:
+            fdr = 0.0 if n_truth == 0 else float("nan")
+        else:
+            fdr = fp_pred / n_pred
+        return cls(n_truth, n_pred, tp_truth, fp_pred, tpr, fdr)
+
     def as_dict(self) -> dict[str, int | float]:
         """The fields as a plain dictionary (for tables and JSON)."""
         return asdict(self)
@@ -92,9 +124,7 @@ def _matched(labels: np.ndarray, n: int, other: np.ndarray, min_overlap: int) ->
     return int(np.count_nonzero(overlap >= min_overlap))
 
 
-def lesion_detection(
-    pred, truth, *, connectivity=None, min_overlap_voxels=1
-) -> LesionDetection:
+def lesion_detection(pred, truth, *, connectivity=None, min_overlap_voxels=1) -> LesionDetection:
     """Count detected and false-positive lesions (connected components).
 
     Parameters
@@ -152,21 +182,9 @@ def lesion_detection(
         )
     truth_labels, n_truth = ndimage.label(t, structure=structure)
     pred_labels, n_pred = ndimage.label(p, structure=structure)
-    tp_truth = _matched(truth_labels, n_truth, p, min_overlap_voxels)
-    fp_pred = n_pred - _matched(pred_labels, n_pred, t, min_overlap_voxels)
-    if n_truth == 0:
-        tpr = 1.0 if n_pred == 0 else float("nan")
-    else:
-        tpr = tp_truth / n_truth
-    if n_pred == 0:
-        fdr = 0.0 if n_truth == 0 else float("nan")
-    else:
-        fdr = fp_pred / n_pred
-    return LesionDetection(
+    return LesionDetection.from_counts(
         n_truth=int(n_truth),
         n_pred=int(n_pred),
-        tp_truth=tp_truth,
-        fp_pred=fp_pred,
-        tpr=tpr,
-        fdr=fdr,
+        tp_truth=_matched(truth_labels, n_truth, p, min_overlap_voxels),
+        fp_pred=n_pred - _matched(pred_labels, n_pred, t, min_overlap_voxels),
     )

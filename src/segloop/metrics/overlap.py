@@ -2,20 +2,17 @@
 
 Every function takes a predicted mask ``pred`` and a reference mask ``truth``:
 arrays of the same 2D or 3D shape whose non-zero voxels are foreground (boolean,
-integer, or float 0/1 arrays are all accepted; NaN is refused).  With
-``P`` = predicted foreground, ``T`` = true foreground, ``TP = |P ∩ T|``,
-``FP = |P \\ T|`` and ``FN = |T \\ P|``:
+integer, or float 0/1 arrays are all accepted; NaN is refused).  With ``P``
+the predicted and ``T`` the true foreground, ``TP = |P ∩ T|`` voxels are
+right, ``FP = |P| - TP`` predicted wrongly and ``FN = |T| - TP`` missed:
 
-==========================  =======================  ======================
-metric                      formula                  range
-==========================  =======================  ======================
-:func:`dice`                2 TP / (|P| + |T|)       [0, 1]
-:func:`iou`                 TP / |P ∪ T|             [0, 1]
-:func:`precision`           TP / |P|                 [0, 1]
-:func:`recall`              TP / |T|                 [0, 1]
-:func:`relative_volume_     (|P| - |T|) / |T|        [-1, inf), signed
-difference`
-==========================  =======================  ======================
+* :func:`dice` ``= 2 TP / (|P| + |T|)``, in [0, 1];
+* :func:`iou` ``= TP / |P ∪ T|``, in [0, 1] (Jaccard index);
+* :func:`precision` ``= TP / |P|``, in [0, 1];
+* :func:`recall` ``= TP / |T|``, in [0, 1] (sensitivity);
+* :func:`relative_volume_difference` ``= (|P| - |T|) / |T|``, signed, in
+  [-1, inf);
+* :func:`overlap_scores` gives all five from one pass.
 
 Empty masks
 -----------
@@ -96,8 +93,7 @@ def _check_pair(pred, truth) -> tuple[np.ndarray, np.ndarray]:
     >>> _check_pair(np.zeros((2, 3)), np.zeros((3, 2)))
     Traceback (most recent call last):
     ...
-    segloop.errors.InvalidArgumentError: pred and truth must have the same shape, \
-got pred (2, 3) and truth (3, 2)
+    segloop.errors.InvalidArgumentError: pred and truth must have the same shape, got pred (2, 3)...
     """
     p = _as_array(pred, "pred")
     t = _as_array(truth, "truth")
