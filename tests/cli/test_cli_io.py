@@ -23,7 +23,7 @@ def test_info_prints_geometry_and_label_values(tmp_path, capsys):
     assert "0 (54 vx), 2 (6 vx)" in out
     assert main(["info", str(tmp_path / "seg.nii.gz"), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["label_values"] == [0, 2] and info["orientation"] == "RAS"
+    assert info["label_values"] == [0, 2] and info["orientation"] == "LPS"
 
 
 def test_info_reports_nonfinite_instead_of_failing(tmp_path, capsys):
@@ -85,3 +85,24 @@ def test_info_on_real_spinal_cord_label(capsys):
                  "--kind", "label"]) == 0
     out = capsys.readouterr().out
     assert "52 x 55 x 60" in out and "PSR" in out and "values  0 (" in out
+
+
+def test_convert_to_a_dicom_folder_and_back(tmp_path, capsys):
+    arr = (np.arange(3 * 4 * 5).reshape(3, 4, 5) * 10 - 100).astype(np.int16)
+    write_image(Image(arr, spacing=(2.5, 0.7, 0.7), origin=(1, 2, 3)), tmp_path / "ct.nii.gz")
+    assert main(["convert", str(tmp_path / "ct.nii.gz"), str(tmp_path / "series")]) == 0
+    assert len(list((tmp_path / "series").glob("*.dcm"))) == 3
+    back = read_image(tmp_path / "series")
+    np.testing.assert_array_equal(back.array, arr)
+    assert back.spacing == pytest.approx((2.5, 0.7, 0.7))
+    np.testing.assert_allclose(back.origin, (1, 2, 3), atol=1e-4)
+    assert main(["info", str(tmp_path / "series")]) == 0
+    assert "dicom" in capsys.readouterr().out
+
+
+def test_existing_empty_file_is_not_overwritten_silently(tmp_path):
+    (tmp_path / "x.dcm").write_bytes(b"")
+    from segloop.errors import OutputExistsError
+
+    with pytest.raises(OutputExistsError):
+        write_image(Image(np.zeros((4, 4), np.int16)), tmp_path / "x.dcm")

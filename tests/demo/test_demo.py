@@ -19,7 +19,10 @@ def demo_run(tmp_path_factory):
 
 def test_demo_writes_report_results_and_figures(demo_run):
     results = json.loads((demo_run / "results.json").read_text())
-    assert set(results["steps"]) >= {"data", "baseline", "phantom"}
+    assert set(results["steps"]) >= {"data", "dicom", "baseline", "phantom"}
+    assert results["steps"]["dicom"]["seg_identical"] is True
+    assert results["steps"]["dicom"]["series_files"] == 189
+    assert results["steps"]["dicom"]["max_intensity_error"] < 1e-3
     assert all(results["steps"]["data"]["round_trip_ok"].values())
     assert results["steps"]["data"]["t1"]["shape"] == [189, 233, 197]
     for rel in ("figures/tissue.png", "figures/baseline_otsu.png", "data/mni152_t1.nii.gz",

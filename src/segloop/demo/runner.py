@@ -67,10 +67,11 @@ def _prepare(out: Path, overwrite: bool) -> None:
 
 
 def _steps():
-    from segloop.demo import steps_data
+    from segloop.demo import steps_data, steps_dicom
 
     return [
         ("data", "Real data in, real data out: MNI152 template I/O", steps_data.step_data),
+        ("dicom", "Hospital formats: DICOM series and DICOM-SEG", steps_dicom.step_dicom),
         ("baseline", "Metrics on real data: a threshold baseline vs the tissue map",
          steps_data.step_baseline),
         ("phantom", "Seeded phantoms with known truth", steps_data.step_phantom),

@@ -224,10 +224,11 @@ def write_image(image: Image, path: str | os.PathLike, *, format: str | None = N
     p = Path(path)
     if format is not None and format not in FORMATS:
         raise InvalidArgumentError(f"unknown format {format!r}; one of {', '.join(FORMATS)}")
-    fmt = FORMATS[format or format_of(p)]
+    # a path without an extension names a folder: a DICOM series
+    fmt = FORMATS[format or ("dicom" if compound_suffix(p) == "" else format_of(p))]
     writer = fmt.load("writer")
     _check_options(writer, options, fmt)
-    if fmt.folder and (p.is_dir() or compound_suffix(p) == ""):
+    if fmt.folder:  # folder-or-file writers handle atomicity and versions themselves
         writer(image, p, overwrite=overwrite, **options)
         return
     if compound_suffix(p) in fmt.detached:

@@ -1,0 +1,500 @@
+"""Datasets: the cases of a folder (image, labels, metadata) and how to split them.
+
+:func:`open_dataset` finds the layout of a folder (a BIDS dataset, plain
+``images/`` + ``labels/`` pairs, or the source layout of one of the shared
+data sets; see :mod:`segloop.io.layouts`) and returns a :class:`Dataset`:
+its :class:`Case` objects plus the problems found on the way (labels without
+an image, duplicate files, unreadable sidecars...).  Nothing is read from the
+images until asked: ``case.read_image()`` / ``case.read_label()`` read one
+case with the options its layout gives (HDF5 axes and spacing, 0/255 masks
+thresholded to {0, 1}, instance masks merged...), and
+``Dataset.check_geometry()`` reads every pair to compare grids.
+
+:func:`split_cases` splits cases into train/val/test by subject or by any
+metadata column, so that no group straddles two splits.
+
+Examples
+--------
+>>> import numpy as np, pathlib, tempfile
+>>> from segloop.io import Image, write_image
+>>> root = pathlib.Path(tempfile.mkdtemp())
+>>> eye = Image(np.eye(4, dtype=np.uint8), kind="label")
+>>> for i in range(5):
+...     write_image(Image(np.full((4, 4), i, np.uint8)), root / "images" / f"case{i}.png")
+...     write_image(eye, root / "labels" / f"case{i}.png")
+>>> ds = open_dataset(root)
+>>> ds.layout, len(ds), int(ds.cases[0].read_label().array.sum())
+('pairs', 5, 4)
+>>> {k: len(v) for k, v in split_cases(ds.cases, fractions=(0.6, 0.2, 0.2)).items()}
+{'train': 3, 'val': 1, 'test': 1}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from segloop.errors import DatasetError, FileMissingError, InvalidArgumentError, SegloopError
+from segloop.io.dataset_sources import read_source
+from segloop.io.geometry import same_grid
+from segloop.io.image import Image
+
+__all__ = ["Case", "Dataset", "open_dataset", "split_cases", "split_sizes"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One image of a dataset with its labels, metadata and reading options.
+
+    Parameters
+    ----------
+    id : str
+        Unique and stable within the dataset, e.g. ``sub-unf01_T2w``.
+    subject : str
+        Who (or what) was imaged; cases of one subject are never split apart.
+    image : pathlib.Path
+        The image file.
+    labels : dict of str to pathlib.Path
+        Every label found, by name (BIDS: the label suffix, e.g. ``seg-manual``).
+    session : str, optional
+        BIDS session label, or the visit/scan date of other layouts.
+    contrast : str, optional
+        The BIDS suffix or the modality (``T1w``, ``SEM``, ``ct``, ``flair``...).
+    metadata : dict
+        Merged metadata (sidecar JSON, participants/samples/sessions rows...).
+    label : str, optional
+        Name of the main label (the dataset's configured label suffix).
+    extra_images : dict of str to pathlib.Path
+        Other co-registered images of the case (e.g. BRATS T1c beside FLAIR).
+    image_options, label_options : dict
+        How to read the image and each label
+        (see :mod:`segloop.io.dataset_sources`).
+
+    Notes
+    -----
+    The mappings are plain dicts so that cases pickle (data-loader workers);
+    treat them as read-only.
+    """
+
+    id: str
+    subject: str
+    image: Path
+    labels: dict[str, Path] = field(default_factory=dict)
+    session: str | None = None
+    contrast: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    label: str | None = None
+    extra_images: dict[str, Path] = field(default_factory=dict)
+    image_options: dict[str, Any] = field(default_factory=dict)
+    label_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    @property
+    def suffix(self) -> str | None:
+        """The BIDS suffix: the same as :attr:`contrast`."""
+        return self.contrast
+
+    def has_label(self, name: str | None = None) -> bool:
+        """Whether the case has the label ``name`` (default: the main label)."""
+        name = self.label if name is None else name
+        return name is not None and name in self.labels
+
+    def _tag(self, image: Image) -> Image:
+        image.metadata.update(case=self.id, subject=self.subject)
+        return image
+
+    def read_image(self, name: str | None = None) -> Image:
+        """Read the image (or the extra image ``name``).
+
+        Examples
+        --------
+        >>> import numpy as np, pathlib, tempfile
+        >>> from segloop.io import Image, write_image
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.nii.gz"
+        >>> write_image(Image(np.zeros((2, 3, 4), np.int16)), p)
+        >>> Case("a", "a", p).read_image().shape
+        (2, 3, 4)
+        """
+        if name is None:
+            path = self.image
+        elif name in self.extra_images:
+            path = self.extra_images[name]
+        else:
+            raise DatasetError(
+                f"case {self.id} has no image {name!r} "
+                f"(has: {', '.join(self.extra_images) or 'only the main image'})"
+            )
+        return self._tag(read_source(path, self.image_options, kind="image"))
+
+    def read_label(self, name: str | None = None) -> Image:
+        """Read the label ``name`` (default: the main label) as a label map.
+
+        Raises
+        ------
+        DatasetError
+            The case has no such label.
+
+        Examples
+        --------
+        >>> import numpy as np, pathlib, tempfile
+        >>> from segloop.io import Image, write_image
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> write_image(Image(np.array([[0, 255]], np.uint8), kind="label"), d / "m.png")
+        >>> case = Case("a", "a", d / "a.png", labels={"mask": d / "m.png"}, label="mask",
+        ...             label_options={"mask": {"threshold": 127}})
+        >>> case.read_label().array.tolist()
+        [[0, 1]]
+        """
+        name = self.label if name is None else name
+        if name is None or name not in self.labels:
+            raise DatasetError(
+                f"case {self.id} has no label {name!r} "
+                f"(has: {', '.join(sorted(self.labels)) or 'none'})"
+            )
+        options = self.label_options.get(name, {})
+        return self._tag(read_source(self.labels[name], options, kind="label"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description (paths as strings; reading options left out)."""
+        return {
+            "id": self.id,
+            "subject": self.subject,
+            "session": self.session,
+            "contrast": self.contrast,
+            "image": str(self.image),
+            "labels": {k: str(v) for k, v in sorted(self.labels.items())},
+            "extra_images": {k: str(v) for k, v in self.extra_images.items()},
+            "label": self.label,
+            "metadata": self.metadata,
+        }
+
+
+@dataclass
+class Dataset:
+    """The cases of a dataset folder and the problems found while listing them.
+
+    Parameters
+    ----------
+    root : pathlib.Path
+        The folder.
+    layout : str
+        Name of its layout (a key of :data:`segloop.io.layouts.LAYOUTS`).
+    cases : list of Case
+        In a stable order (sorted by the layout, numbers in natural order).
+    problems : list of str
+        Human-readable problems, each naming a file or case.
+    label : str, optional
+        Name of the main label.
+    parts : list of str
+        The BIDS datasets found (``"."`` for the root, then nested datasets).
+    """
+
+    root: Path
+    layout: str
+    cases: list[Case]
+    problems: list[str] = field(default_factory=list)
+    label: str | None = None
+    parts: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+    def __iter__(self) -> Iterator[Case]:
+        return iter(self.cases)
+
+    def __getitem__(self, key: int | str) -> Case:
+        if isinstance(key, str):
+            for case in self.cases:
+                if case.id == key:
+                    return case
+            raise KeyError(key)
+        return self.cases[key]
+
+    def labelled(self, name: str | None = None) -> list[Case]:
+        """Cases having the label ``name`` (default: the main label)."""
+        return [c for c in self.cases if c.has_label(name)]
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for a report: subjects, sessions, contrasts, labels, metadata, problems.
+
+        Returns
+        -------
+        dict
+            ``root``, ``layout``, ``label``, ``cases``, ``subjects`` (sorted),
+            ``sessions``, ``contrasts`` (name -> count), ``labels`` (name ->
+            ``{"labelled", "unlabelled"}``, the main label first), ``labelled``
+            and ``unlabelled`` (main label), ``metadata_columns`` (key -> number
+            of cases having it), ``datasets`` and ``problems``.
+        """
+        n = len(self.cases)
+        names = Counter(name for c in self.cases for name in c.labels)
+        order = ([self.label] if self.label else []) + sorted(set(names) - {self.label})
+        columns = Counter(key for c in self.cases for key in c.metadata)
+        main = sum(c.has_label() for c in self.cases)
+        return {
+            "root": str(self.root),
+            "layout": self.layout,
+            "label": self.label,
+            "cases": n,
+            "subjects": sorted({c.subject for c in self.cases}),
+            "sessions": sorted({c.session for c in self.cases if c.session is not None}),
+            "contrasts": dict(
+                sorted(Counter(c.contrast for c in self.cases if c.contrast).items())
+            ),
+            "labels": {k: {"labelled": names[k], "unlabelled": n - names[k]} for k in order},
+            "labelled": main,
+            "unlabelled": n - main,
+            "metadata_columns": dict(sorted(columns.items())),
+            "datasets": list(self.parts),
+            "problems": list(self.problems),
+        }
+
+    def check_geometry(self) -> list[str]:
+        """Read every labelled case and compare each label's grid with its image's.
+
+        Slow: it reads every file.  Mismatches and unreadable files are added
+        to :attr:`problems` and returned.
+        """
+        found = []
+        for case in self.cases:
+            if not case.labels and not case.extra_images:
+                continue
+            try:
+                image = case.read_image()
+            except SegloopError as exc:
+                found.append(f"{case.id}: cannot read the image: {exc}")
+                continue
+            others = [("label", n, case.read_label) for n in sorted(case.labels)]
+            others += [("image", n, case.read_image) for n in sorted(case.extra_images)]
+            for what, name, read in others:
+                try:
+                    ok, why = same_grid(image, read(name))
+                except SegloopError as exc:
+                    found.append(f"{case.id}: cannot read {what} {name!r}: {exc}")
+                    continue
+                if not ok:
+                    found.append(f"{case.id}: {what} {name!r} does not match the image grid: {why}")
+        self.problems.extend(found)
+        return found
+
+
+def open_dataset(
+    path: str | os.PathLike,
+    *,
+    format: str | None = None,
+    label_suffix: str | None = None,
+    check_geometry: bool = False,
+) -> Dataset:
+    """List the cases of a dataset folder.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The dataset folder.
+    format : str, optional
+        Name of the layout (see :func:`segloop.io.layouts.layout_names`);
+        detected from the folder's content when not given.
+    label_suffix : str, optional
+        Name of the main label: a BIDS label suffix such as ``seg-manual``
+        (the default for BIDS and ``spinalcord_sct``), or one of the label
+        names of the layout (e.g. ``rater3``); default: the layout's own.
+    check_geometry : bool
+        Also read every image/label pair and report grids that differ (slow).
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    FileMissingError
+        ``path`` does not exist.
+    DatasetError
+        ``path`` is not a folder, is empty, fits no known layout, or the
+        layout finds no case in it.
+    InvalidArgumentError
+        ``format`` names no known layout.
+    """
+    from segloop.io.layouts import detect_layouts, get_layout, layout_names
+
+    root = Path(path)
+    if not root.exists():
+        raise FileMissingError("no such dataset folder", path=root)
+    if not root.is_dir():
+        raise DatasetError("is a file; a dataset is a folder", path=root)
+    if not any(not p.name.startswith(".") for p in root.iterdir()):
+        raise DatasetError("the dataset folder is empty", path=root)
+    if format is None:
+        found = detect_layouts(root)
+        if not found:
+            raise DatasetError(
+                f"no known dataset layout fits this folder (known: "
+                f"{', '.join(layout_names())}; name one with --format)",
+                path=root,
+            )
+        format = found[0]
+    layout = get_layout(format)
+    result = layout.build(root)
+    if not result.cases:
+        raise DatasetError(
+            f"the {layout.name} layout finds no image in this folder ({layout.summary})", path=root
+        )
+    ids = Counter(c.id for c in result.cases)
+    clash = sorted(i for i, n in ids.items() if n > 1)
+    if clash:
+        raise DatasetError(f"case ids are not unique: {', '.join(clash[:10])}", path=root)
+    label = label_suffix if label_suffix is not None else result.label
+    cases = [dataclasses.replace(c, label=label) for c in result.cases]
+    problems = list(result.problems)
+    if label_suffix is not None and not any(c.has_label() for c in cases):
+        known = sorted({n for c in cases for n in c.labels})
+        problems.append(
+            f"no case has a {label_suffix!r} label (labels found: {', '.join(known) or 'none'})"
+        )
+    dataset = Dataset(root, layout.name, cases, problems, label, list(result.parts))
+    if check_geometry:
+        dataset.check_geometry()
+    return dataset
+
+
+# ---------------------------------------------------------------------------------- splitting
+_SPLIT_NAMES = {2: ("train", "test"), 3: ("train", "val", "test")}
+
+
+def _fractions(fractions) -> dict[str, float]:
+    if isinstance(fractions, Mapping):
+        named = {str(k): v for k, v in fractions.items()}
+    else:
+        values = list(fractions)
+        if len(values) not in _SPLIT_NAMES:
+            raise InvalidArgumentError(
+                f"fractions must have 2 (train, test) or 3 (train, val, test) values, "
+                f"got {values!r}; name the splits with a dict for other counts"
+            )
+        named = dict(zip(_SPLIT_NAMES[len(values)], values, strict=True))
+    try:
+        out = {k: float(v) for k, v in named.items()}
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"fractions must be numbers, got {named!r}") from exc
+    if not out or any(not math.isfinite(v) or v < 0 for v in out.values()):
+        raise InvalidArgumentError(f"fractions must be finite and >= 0, got {named!r}")
+    if abs(sum(out.values()) - 1.0) > 1e-6:
+        raise InvalidArgumentError(f"fractions must add up to 1, got {sum(out.values()):g}")
+    return out
+
+
+def _group_of(case: Case, by: str) -> Any:
+    if by == "subject":
+        return (str(case.metadata.get("dataset", ".")), case.subject)
+    if by in ("id", "case"):
+        return case.id
+    if by in ("session", "contrast"):
+        return getattr(case, by)
+    return case.metadata.get(by)
+
+
+def split_sizes(n_groups: int, fractions: Sequence[float]) -> list[int]:
+    """Number of groups per split: largest-remainder rounding, no split left empty.
+
+    Each split first gets ``floor(fraction * n_groups)`` groups; the groups
+    left over go one each to the splits with the largest remainders (ties: the
+    split named first).  Then, while some split with a positive fraction has
+    no group and another has two or more, the largest split (first named on a
+    tie) gives it one.
+
+    Examples
+    --------
+    >>> split_sizes(10, [0.6, 0.2, 0.2]), split_sizes(7, [0.6, 0.2, 0.2])
+    ([6, 2, 2], [4, 2, 1])
+    >>> split_sizes(3, [0.8, 0.1, 0.1])
+    [1, 1, 1]
+    """
+    ideal = [f * n_groups for f in fractions]
+    sizes = [math.floor(x + 1e-9) for x in ideal]
+    left = n_groups - sum(sizes)
+    for i in sorted(range(len(ideal)), key=lambda i: (-(ideal[i] - sizes[i]), i))[:left]:
+        sizes[i] += 1
+    for i, f in enumerate(fractions):
+        if f > 0 and sizes[i] == 0:
+            donor = max(range(len(sizes)), key=lambda j: (sizes[j], -j))
+            if sizes[donor] >= 2:
+                sizes[donor] -= 1
+                sizes[i] += 1
+    return sizes
+
+
+def split_cases(
+    cases: Iterable[Case], *, fractions=(0.6, 0.2, 0.2), by: str = "subject", seed: int = 0
+) -> dict[str, list[Case]]:
+    """Split cases into named parts so that all cases of one group share a part.
+
+    Parameters
+    ----------
+    cases : iterable of Case
+        The cases (their order does not matter: groups are sorted first).
+    fractions : sequence of float or dict of str to float
+        ``(train, val, test)``, ``(train, test)``, or named fractions; they
+        must add up to 1.  Fractions count *groups*, not cases.
+    by : str
+        ``"subject"`` (within its BIDS sub-dataset), ``"id"`` (each case
+        alone), ``"session"``, ``"contrast"``, or any metadata key (e.g.
+        ``"institution_id"``, ``"centre"``).
+    seed : int
+        Seed of the shuffle of the sorted groups.
+
+    Returns
+    -------
+    dict of str to list of Case
+        Every split name, in the order given, with its cases sorted by id.
+
+    Raises
+    ------
+    InvalidArgumentError
+        Bad fractions, or ``by`` is missing (or null) for some cases.
+
+    Notes
+    -----
+    Groups are sorted by their key, shuffled with
+    ``numpy.random.default_rng(seed)``, and cut in order into runs whose
+    lengths come from :func:`split_sizes`.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> cs = [Case(f"c{i}", f"s{i // 2}", Path(f"{i}.png")) for i in range(8)]
+    >>> parts = split_cases(cs, fractions={"train": 0.5, "test": 0.5}, seed=1)
+    >>> sorted(len(v) for v in parts.values())
+    [4, 4]
+    """
+    named = _fractions(fractions)
+    cases = list(cases)
+    missing = [c.id for c in cases if _group_of(c, by) is None]
+    if missing:
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        raise InvalidArgumentError(
+            f"cannot split by {by!r}: {len(missing)} case(s) have no "
+            f"{by!r} value: {', '.join(sorted(missing)[:10])}{more}"
+        )
+    groups: dict[str, list[Case]] = {}
+    for case in cases:
+        groups.setdefault(repr(_group_of(case, by)), []).append(case)
+    keys = sorted(groups)
+    order = np.random.default_rng(seed).permutation(len(keys))
+    sizes = split_sizes(len(keys), list(named.values()))
+    out: dict[str, list[Case]] = {}
+    start = 0
+    for name, size in zip(named, sizes, strict=True):
+        chosen = [c for i in order[start : start + size] for c in groups[keys[i]]]
+        out[name] = sorted(chosen, key=lambda c: c.id)
+        start += size
+    return out
