@@ -31,6 +31,7 @@ __all__ = [
     "OutputExistsError",
     "SegloopError",
     "UnsupportedFormatError",
+    "WriteError",
 ]
 
 
@@ -94,3 +95,7 @@ class DatasetError(SegloopError):
 
 class OutputExistsError(SegloopError, FileExistsError):
     """An output file exists and overwriting it was not asked for."""
+
+
+class WriteError(SegloopError):
+    """An output cannot be written (no permission, no space, bad folder)."""

@@ -66,3 +66,41 @@ def test_through_segloop_main_errors_are_one_line(tmp_path, capsys):
     assert main(["dataset", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err == f"segloop dataset: error: {tmp_path}: the dataset folder is empty\n"
+
+
+def test_strict_exit_status_and_cheap_checks(tmp_path, capsys):
+    from segloop.cli.main import main
+
+    write_image(Image(np.zeros((2, 2), np.uint8)), tmp_path / "images" / "a.png")
+    write_image(Image(np.zeros((2, 2), np.uint8), kind="label"), tmp_path / "labels" / "a.png")
+    assert main(["dataset", str(tmp_path), "--strict"]) == 0
+    assert capsys.readouterr().err == ""
+    (tmp_path / "images" / "b.png").write_bytes(b"")  # 0 bytes: found without reading pixels
+    (tmp_path / "labels" / "b.png").write_bytes(b"")
+    assert main(["dataset", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "problems    2\n  images/b.png: empty image file (0 bytes) of case b\n" in out
+    assert "  labels/b.png: empty label file (0 bytes) of case b" in out
+    assert main(["dataset", str(tmp_path), "--strict"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == "segloop dataset: 2 problems found (--strict)\n"
+    assert "empty image file" in captured.out
+
+
+def test_strict_is_documented_in_help(capsys):
+    with pytest.raises(SystemExit):
+        parse(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--strict exit with status 1 when any problem is found" in out
+    assert "Exit status: 0 when the folder could be listed, even with problems" in out
+
+
+def test_unwritable_json_is_one_line_error(tmp_path, capsys):
+    from segloop.cli.main import main
+
+    write_image(Image(np.zeros((2, 2), np.uint8)), tmp_path / "images" / "a.png")
+    write_image(Image(np.zeros((2, 2), np.uint8), kind="label"), tmp_path / "labels" / "a.png")
+    assert main(["dataset", str(tmp_path), "--json", "/proc/nope/x.json"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("segloop dataset: error: /proc/nope/x.json: cannot write: ")
+    assert err.count("\n") == 1 and err.endswith("\n")

@@ -106,3 +106,30 @@ def test_existing_empty_file_is_not_overwritten_silently(tmp_path):
 
     with pytest.raises(OutputExistsError):
         write_image(Image(np.zeros((4, 4), np.int16)), tmp_path / "x.dcm")
+
+
+def test_convert_resample_guards_label_like_integers(tmp_path, capsys):
+    lab = np.zeros((4, 6, 6), np.uint8)
+    lab[1:3, 2:5, 2:5] = 4
+    lab[0, 0, 0] = 2
+    # written as a plain image (no label intent): integers with 3 values look like labels
+    write_image(Image(lab), tmp_path / "l.nrrd")
+    assert main(["convert", str(tmp_path / "l.nrrd"), str(tmp_path / "o.nrrd"),
+                 "--spacing", "0.5", "0.5", "0.5"]) == 1
+    assert "may be a label map: pass --kind label" in capsys.readouterr().err
+    assert main(["convert", str(tmp_path / "l.nrrd"), str(tmp_path / "o.nrrd"),
+                 "--spacing", "0.5", "0.5", "0.5", "--kind", "label"]) == 0
+    assert read_image(tmp_path / "o.nrrd", kind="label").label_values() == [0, 2, 4]
+
+
+def test_convert_label_to_dicom_seg_with_reference(tmp_path, capsys):
+    ct = Image((np.arange(3 * 8 * 8).reshape(3, 8, 8) % 50).astype(np.int16),
+               spacing=(2.0, 0.5, 0.5))
+    write_image(ct, tmp_path / "ct")
+    lab = ct.with_array((ct.array > 25).astype(np.uint8), kind="label")
+    write_image(lab, tmp_path / "lab.nii.gz")
+    assert main(["convert", str(tmp_path / "lab.nii.gz"), str(tmp_path / "seg.dcm"),
+                 "--reference", str(tmp_path / "ct")]) == 0
+    seg = read_image(tmp_path / "seg.dcm")
+    assert seg.kind == "label"
+    np.testing.assert_array_equal(seg.array, lab.array)

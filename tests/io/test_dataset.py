@@ -119,6 +119,25 @@ def test_open_dataset_summary_and_errors(tmp_path):
     assert missing == "no case has a 'seg' label (labels found: label)"
 
 
+def test_empty_files_are_problems_found_without_reading(tmp_path):
+    # nuclei_dsb2018 layout: one mask file per nucleus, read as parts of one label
+    case = tmp_path / "abc"
+    png(case / "images" / "abc.png", [[1, 2]], kind="image")
+    png(case / "masks" / "m1.png", [[0, 255]])
+    (case / "masks" / "m2.png").write_bytes(b"")
+    # brats2013 layout: an extra modality of 0 bytes
+    brats = tmp_path / "brats"
+    write_image(Image(np.zeros((2, 2, 2), np.int16)), brats / "p1" / "Flair.nii.gz")
+    write_image(
+        Image(np.zeros((2, 2, 2), np.uint8), kind="label"), brats / "p1" / "OTMultiClass.nii.gz"
+    )
+    (brats / "p1" / "T1c.nii.gz").write_bytes(b"")
+    assert open_dataset(tmp_path, format="nuclei_dsb2018").problems == [
+        "abc/masks/m2.png: empty label file (0 bytes) of case abc"
+    ]
+    assert open_dataset(brats).problems == ["p1/T1c.nii.gz: empty image file (0 bytes) of case p1"]
+
+
 def test_open_dataset_argument_errors(tmp_path):
     with pytest.raises(FileMissingError):
         open_dataset(tmp_path / "absent")

@@ -18,7 +18,9 @@ from segloop.errors import (
     DatasetError,
     InvalidArgumentError,
     OutputExistsError,
+    SegloopError,
     UnsupportedFormatError,
+    WriteError,
 )
 from segloop.io import Image, check_same_grid, from_sitk, read_image, write_image
 from segloop.io.dicom import list_dicom_series, read_dicom, write_dicom
@@ -277,6 +279,7 @@ def test_two_series_error_lists_both_and_series_selects(tmp_path):
         read_dicom(mixed)
     msg = str(err.value)
     assert "series=" in msg and "3 slices of 4x5" in msg and "2 slices of 6x6" in msg
+    assert "\n" not in msg and f"[0] {infos[0]}; [1] {infos[1]}" in msg and "--series" in msg
     assert infos[0].uid in msg and infos[1].uid in msg and "'second'" in msg
     for choice in (infos[0].uid, 0, "0", "second", "SECOND"):
         np.testing.assert_array_equal(read_image(mixed, series=choice).array, b.array)
@@ -345,3 +348,96 @@ def test_single_file_of_a_series_is_one_slice(series):
     np.testing.assert_array_equal(img.array[0], np.arange(24, 36).reshape(4, 3))
     with pytest.raises(InvalidArgumentError, match="single file"):
         read_dicom(series / "IM0003.dcm", series=0)
+
+
+def test_series_info_prints_as_its_one_line_summary(tmp_path):
+    _, _, mixed = _two_series(tmp_path)
+    info = list_dicom_series(mixed)[1]
+    assert str(info) == info.summary() == f"{info.uid}  'first'  CT  3 slices of 4x5"
+    assert f"{info}" == info.summary()
+
+
+def test_every_dicom_error_is_one_line(tmp_path):
+    _, _, mixed = _two_series(tmp_path)
+    raw = Path(get_testdata_file("CT_small.dcm")).read_bytes()
+    (tmp_path / "cut.dcm").write_bytes(raw[:700])
+    (tmp_path / "cut2.dcm").write_bytes(raw[:5000])
+    attempts = [
+        lambda: read_dicom(mixed),
+        lambda: read_dicom(mixed, series="third"),
+        lambda: read_dicom(mixed, series=5),
+        lambda: read_dicom(mixed / "b-IM0001.dcm", series=0),
+        lambda: read_dicom(tmp_path / "cut.dcm"),
+        lambda: read_dicom(tmp_path / "cut2.dcm"),
+        lambda: read_dicom(get_testdata_file("rtplan.dcm")),
+        lambda: read_dicom(get_testdata_file("MR_truncated.dcm")),
+        lambda: write_dicom(_oblique(), tmp_path / "vol.dcm"),
+        lambda: write_dicom(_oblique(), tmp_path / "a"),
+    ]
+    for attempt in attempts:
+        with pytest.raises(SegloopError) as err:
+            attempt()
+        assert "\n" not in str(err.value), str(err.value)
+
+
+# ------------------------------------------------------ missing plane positions
+def _drop_position(path):
+    ds = pydicom.dcmread(path)
+    del ds.ImagePositionPatient
+    ds.save_as(path)
+
+
+def test_some_planes_without_position_is_an_error_naming_them(series):
+    for name in ("IM0002.dcm", "IM0005.dcm"):
+        _drop_position(series / name)
+    with pytest.raises(DatasetError) as err:
+        read_dicom(series)
+    msg = str(err.value)
+    assert msg.startswith(f"{series}: 2 of 6 planes lack ImagePositionPatient/")
+    assert "(IM0002.dcm, IM0005.dcm)" in msg and "\n" not in msg
+
+
+def test_some_planes_without_orientation_is_an_error_too(series):
+    ds = pydicom.dcmread(series / "IM0003.dcm")
+    del ds.ImageOrientationPatient
+    ds.save_as(series / "IM0003.dcm")
+    with pytest.raises(DatasetError, match=r"1 of 6 planes lack .*\(IM0003\.dcm\)"):
+        read_dicom(series)
+
+
+def test_no_plane_with_a_position_falls_back_to_instance_number(series):
+    names, shuffled = _shuffle_names(series, seed=4)
+    assert names != shuffled
+    for name in names:
+        _drop_position(series / name)
+    img = read_dicom(series)
+    np.testing.assert_array_equal(img.array, np.arange(6 * 4 * 3).reshape(6, 4, 3))
+    assert img.origin == (0.0, 0.0, 0.0) and img.spacing == (2.0, 1.0, 1.0)
+    assert "ordered by InstanceNumber" in img.metadata["geometry_note"]
+
+
+# ------------------------------------------------------------- writing outputs
+@pytest.fixture
+def umask_027():
+    old = os.umask(0o027)
+    yield 0o027
+    os.umask(old)
+
+
+def test_written_series_has_the_default_modes_of_the_umask(tmp_path, umask_027):
+    write_dicom(_oblique(np.int16, shape=(3, 4, 5)), tmp_path / "s")
+    assert (tmp_path / "s").stat().st_mode & 0o777 == 0o777 & ~umask_027
+    files = sorted((tmp_path / "s").iterdir())
+    assert len(files) == 3
+    assert {f.stat().st_mode & 0o777 for f in files} == {0o666 & ~umask_027}
+
+
+def test_unwritable_series_or_file_is_a_write_error(tmp_path):
+    with pytest.raises(WriteError, match=r"^/proc/nope/out: cannot write: \w"):
+        write_dicom(_oblique(np.int16, shape=(2, 3, 4)), "/proc/nope/out")
+    img = Image(np.zeros((3, 4), np.uint16))
+    with pytest.raises(WriteError, match=r"^/proc/nope/one\.dcm: cannot write: \w"):
+        write_dicom(img, "/proc/nope/one.dcm")
+    (tmp_path / "file").write_text("x")  # a file where a folder is needed
+    with pytest.raises(WriteError, match=r"file/s: cannot write: \w"):
+        write_dicom(_oblique(np.int16, shape=(2, 3, 4)), tmp_path / "file" / "s")

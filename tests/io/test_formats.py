@@ -223,3 +223,100 @@ def test_acdc_hdf5_image_and_label():
     check_same_grid(img, lab)
     assert img.shape == (8, 256, 216) and lab.label_values() == [0, 1, 2, 3]
     assert 0.0 <= float(img.array.min()) and float(img.array.max()) <= 1.0
+
+
+# ------------------------------------------------- fixes from the review of the foundation
+def test_label_written_by_segloop_reads_back_as_label(tmp_path):
+    write_image(Image(np.array([[[0, 2], [5, 0]]], np.uint8), kind="label"), tmp_path / "l.nii")
+    back = read_image(tmp_path / "l.nii")
+    assert back.kind == "label" and back.label_values() == [0, 2, 5]
+    assert read_image(tmp_path / "l.nii", kind="image").kind == "image"  # explicit wins
+
+
+def test_outputs_follow_the_umask(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        write_image(Image(np.zeros((2, 2, 2), np.float32)), tmp_path / "a.nii.gz")
+        write_image(Image(np.zeros((2, 2, 2), np.float32)), tmp_path / "b.mhd")
+    finally:
+        os.umask(mask)
+    for p in tmp_path.iterdir():
+        assert p.stat().st_mode & 0o777 == 0o644, p
+
+
+def test_png_sidecar_is_merged_and_the_old_one_kept(tmp_path):
+    (tmp_path / "sub-1_SEM.json").write_text(json.dumps(
+        {"PixelSize": [0.5, 0.5], "PixelSizeUnits": "um", "BodyPart": "CSPINE"}))
+    img = Image(np.zeros((4, 6), np.uint8), spacing=(0.001, 0.002))  # 1 um x 2 um
+    write_image(img, tmp_path / "sub-1_SEM.png")
+    merged = json.loads((tmp_path / "sub-1_SEM.json").read_text())
+    assert merged == {"PixelSize": [2.0, 1.0], "PixelSizeUnits": "um", "BodyPart": "CSPINE"}
+    kept = json.loads((tmp_path / "sub-1_SEM.json.~1~").read_text())
+    assert kept["PixelSize"] == [0.5, 0.5]
+
+
+def test_hdf5_keeps_origin_and_direction(tmp_path):
+    img = _oblique_volume()
+    write_image(img, tmp_path / "v.h5")
+    back = read_image(tmp_path / "v.h5")
+    check_same_grid(back, img)
+    np.testing.assert_array_equal(back.array, img.array)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_raster_formats_refuse_to_drop_a_placement_silently(tmp_path, suffix):
+    placed = Image(np.zeros((4, 6), np.uint8), origin=(10.0, -5.0))
+    with pytest.raises(UnsupportedFormatError, match="keeps no origin or orientation"):
+        write_image(placed, tmp_path / f"p{suffix}")
+    write_image(placed, tmp_path / f"p{suffix}", drop_geometry=True)
+    assert read_image(tmp_path / f"p{suffix}").origin == (0.0, 0.0)
+
+
+def test_write_errors_name_the_users_path(tmp_path):
+    with pytest.raises(UnsupportedFormatError) as info:
+        write_image(Image(np.zeros((2, 2), np.float32)), tmp_path / "f.png")
+    assert info.value.path == str(tmp_path / "f.png")
+
+
+def test_large_int64_label_values_survive(tmp_path):
+    lab = Image(np.array([[[0, 2**33 + 5]]], np.int64), kind="label")
+    write_image(lab, tmp_path / "big.nii.gz")
+    assert read_image(tmp_path / "big.nii.gz").label_values() == [0, 2**33 + 5]
+
+
+def test_sform_and_qform_disagreeing_follow_itk(tmp_path):
+    import nibabel as nib
+    import SimpleITK as sitk
+
+    nii = nib.Nifti1Image(np.zeros((4, 5, 6), np.float32), np.eye(4))
+    nii.set_qform(np.diag([1.0, 1.0, 1.0, 1.0]) + np.eye(4, k=3) * 0, code=1)
+    q = np.eye(4)
+    q[:3, 3] = (5.0, 0.0, 0.0)
+    s = np.eye(4)
+    s[:3, 3] = (-10.0, -20.0, 30.0)
+    nii.set_qform(q, code=1)
+    nii.set_sform(s, code=2)
+    nib.save(nii, str(tmp_path / "sq.nii"))
+    img = read_image(tmp_path / "sq.nii")
+    itk = sitk.ReadImage(str(tmp_path / "sq.nii"))
+    np.testing.assert_allclose(img.index_to_world((3, 4, 2)),
+                               itk.TransformIndexToPhysicalPoint((2, 4, 3)), atol=1e-6)
+    assert "qform and sform disagree" in img.metadata["geometry_note"]
+
+
+@needs_shared("left_atrium_h5")
+def test_left_atrium_hdf5_through_the_cli(tmp_path, capsys):
+    from segloop.cli.main import main
+
+    src = next(shared("left_atrium_h5").glob("*/mri_norm2.h5"))
+    assert main(["convert", str(src), str(tmp_path / "la.nii.gz"), "--axes", "xyz",
+                 "--input-spacing", "0.625", "0.625", "0.625"]) == 0
+    import h5py
+
+    with h5py.File(src) as f:
+        stored = f["image"][()]
+    out = read_image(tmp_path / "la.nii.gz")
+    assert out.shape == stored.shape[::-1] and out.spacing == (0.625, 0.625, 0.625)
+    np.testing.assert_allclose(out.array, np.transpose(stored, (2, 1, 0)), rtol=1e-6)

@@ -117,3 +117,20 @@ def test_resample_onto_reference_grid():
     assert out.shape == ref.shape and out.spacing == ref.spacing
     with pytest.raises(InvalidArgumentError, match="exactly one of"):
         resample(src)
+
+
+def test_linear_resampling_of_integers_rounds_instead_of_truncating():
+    img = Image(np.array([[0, 10, 10, 0]], np.int16))
+    out = resample(img, spacing=(1.0, 0.5))
+    assert out.array.dtype == np.int16
+    np.testing.assert_array_equal(out.array[0], [0, 2, 8, 10, 10, 8, 2, 0])
+
+
+def test_resample_refuses_bad_or_huge_spacing():
+    from segloop.errors import ImageTooLargeError
+
+    img = _ramp()
+    with pytest.raises(InvalidArgumentError, match="positive finite"):
+        resample(img, spacing=(np.nan, 1, 1))
+    with pytest.raises(ImageTooLargeError, match="resampling would need"):
+        resample(img, spacing=(1e-5, 1e-5, 1e-5))

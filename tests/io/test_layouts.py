@@ -30,7 +30,7 @@ SHARED = {
     "polyps_kvasir": (5, 5, 5, "mask"),
     "qubiq_brain_growth_7raters": (39, 39, 39, "rater1"),
     "retina_drive_2raters": (20, 20, 20, "rater1"),
-    "spinalcord_sct": (12, 1, 2, "seg-manual"),
+    "spinalcord_sct": (11, 1, 2, "seg-manual"),
     "totalseg_ct_silver": (2, 2, 2, "seg"),
 }
 
@@ -58,11 +58,7 @@ def test_each_shared_folder_is_detected_and_counted(folder):
     cases, subjects, labelled, label = SHARED[folder]
     assert (ds.layout, len(ds), ds.label) == (expected, cases, label)
     assert len({c.subject for c in ds}) == subjects and len(ds.labelled()) == labelled
-    assert ds.problems == (
-        []
-        if folder != "spinalcord_sct"
-        else ["t2/labels.nii.gz: label-like file without a matching image"]
-    )
+    assert ds.problems == []
 
 
 def test_every_shared_layout_has_a_row():
@@ -225,14 +221,111 @@ def test_drive_image_reads():
     assert case.read_image().shape == (584, 565)
 
 
+# Every NIfTI file of shared/data/spinalcord_sct and why it is what it is (values checked
+# with nibabel; see PROVENANCE.md and the READMEs of t2/ and mt/):
+SCT_CASES = {
+    # dmri/: the 4D diffusion series (40x42x5x7, int16) and its mean (float64): images, no label
+    "dmri": [],
+    "dmri_dwi_mean": [],
+    # mt/: MT-off / MT-on images (int16) and a dummy T1w (= mt0 / 1.5, float64)
+    "mt0": ["seg"],  # mt0_seg: cord 0/1 (uint8)
+    "mt1": [
+        "gmseg",  # soft grey matter map, float32 in [0, 1.059]: kind soft, clipped
+        "gmseg_goldstandard",  # float32 {0, 1}: mt1_gmseg_manual thresholded at 0.5 and
+        # binarised (mt/README.md), a binary grey-matter label
+        "seg",  # cord 0/1 (uint8)
+        "wmseg",  # soft white matter map, float32 in [0, 1.108]: kind soft, clipped
+    ],
+    "mt_t1w": [],  # dummy T1w image, no label
+    # t1/: T1w (int16) with the manual cord segmentation 0/1
+    "t1w": ["seg-manual"],
+    # t2/: the T2 image (int16, 60x55x52) and every file on its grid
+    "t2": [
+        "centerline-manual",  # 0/1 (uint8; the .csv beside is not an image)
+        "centerline-optic",  # 0/1, automatic
+        "labeled_center_manual",  # point labels of vertebral levels {3, 4, 5}
+        "labels",  # labels.nii.gz: int16 point labels {3, 5} on the t2 grid, used by
+        # sct_register_to_template -l (t2/README.md): a label of t2, not a problem
+        "seg-deepseg_rootlets",  # automatic rootlets, levels 3-6
+        "seg-deepseg_rootlets-manual",  # manual rootlets, levels 5-7
+        "seg-deepseg_rootlets-manual_midpoints",  # one point per rootlet level
+        "seg-deepseg_sc-2d",  # automatic cord 0/1
+        "seg-deepseg_sc-3d",  # automatic cord 0/1
+        "seg-manual",  # manual cord 0/1: the main label
+        "seg-manual_labeled",  # cord by vertebral level, float64 {0, 2..5}
+    ],
+    "t2_contrast_1_mean_ref": [],  # float64 intensities up to 3.3e4: an image
+    "t2_fake_lesion": ["lesion_seg", "sc_seg"],  # 99x99x29 image, synthetic lesion 0/1 + cord
+    # t2s/: T2* (float32, 49x54x9) and its uncropped original (uint8, 320x320x11)
+    "t2s": [
+        "MNI-Poly-AMU_level_crop",  # float64 {0, 2..6} on the t2s grid: vertebral levels of
+        # the MNI-Poly-AMU template cropped to t2s, a label (not an image case)
+        "centerline-optic",  # 0/1
+        "gmseg_manual",  # grey matter 0/1 (int16)
+        "seg",  # cord 0/1 (uint8)
+        "seg-deepseg",  # automatic cord 0/1 (int64)
+    ],
+    "t2s_uncropped": ["gmseg_manual"],  # grey matter 0/1 on the uncropped grid
+}
+
+
 @needs_shared("spinalcord_sct")
 def test_spinalcord_contrast_folders():
     ds = open_dataset(shared("spinalcord_sct"))
-    assert {c.id for c in ds.labelled()} == {"t1w", "t2"}
-    assert sorted(ds["t2_fake_lesion"].labels) == ["lesion_seg", "sc_seg"]
-    assert "mt_t1w" in {c.id for c in ds} and ds["t2s"].contrast == "t2s"
+    assert {c.id: sorted(c.labels) for c in ds} == SCT_CASES
+    assert {c.id for c in ds.labelled()} == {"t1w", "t2"} and ds.problems == []
+    assert ds["t2s"].contrast == "t2s" and ds["mt_t1w"].contrast == "mt"
     case = ds["t2"]
     assert case.read_label().shape == case.read_image().shape == (52, 55, 60)
+    points = case.read_label("labels")
+    assert points.kind == "label" and points.label_values() == [0, 3, 5]
+    levels = ds["t2s"].read_label("MNI-Poly-AMU_level_crop")
+    assert levels.label_values() == [0, 2, 3, 4, 5, 6] and levels.shape == (9, 54, 49)
+    mt1 = ds["mt1"]
+    for name, over in (("gmseg", 12), ("wmseg", 131)):
+        soft = mt1.read_label(name)
+        assert soft.kind == "soft" and soft.array.dtype == np.float32
+        assert soft.array.min() == 0.0 and soft.array.max() == 1.0
+        assert soft.metadata["clipped_voxels"] == over  # values above 1 in the file
+    gold = mt1.read_label("gmseg_goldstandard")
+    assert gold.kind == "label" and gold.label_values() == [0, 1]
+
+
+@needs_shared("spinalcord_sct")
+def test_spinalcord_check_reports_no_problem():
+    ds = open_dataset(shared("spinalcord_sct"), check_geometry=True)
+    assert ds.problems == []
+
+
+def test_spinalcord_replica_loose_labels_and_soft_maps(tmp_path):
+    for folder, stem in [
+        ("t2", "t2"),
+        ("t2", "t2_seg-manual"),
+        ("t2", "labels"),
+        ("t2", "t2_fake_lesion"),
+        ("t2s", "t2s"),
+        ("t2s", "MNI-Poly-AMU_level_crop"),
+        ("dmri", "dwi_mean"),
+        ("dmri", "sc_levels"),  # no dmri/dmri image: stays a problem
+    ]:
+        nii(tmp_path / folder / f"{stem}.nii.gz")
+    soft = np.linspace(0, 1.1, 24, dtype=np.float32).reshape(2, 3, 4)
+    write_image(Image(soft), tmp_path / "mt" / "mt1.nii.gz")
+    write_image(Image(soft), tmp_path / "mt" / "mt1_gmseg.nii.gz")
+    ds = open_dataset(tmp_path)
+    assert ds.layout == "spinalcord_sct"
+    assert {c.id: sorted(c.labels) for c in ds} == {
+        "dmri_dwi_mean": [],
+        "mt1": ["gmseg"],
+        "t2": ["labels", "seg-manual"],
+        "t2_fake_lesion": [],
+        "t2s": ["MNI-Poly-AMU_level_crop"],
+    }
+    assert ds.problems == ["dmri/sc_levels.nii.gz: label-like file without a matching image"]
+    gm = ds["mt1"].read_label("gmseg")
+    assert gm.kind == "soft" and float(gm.array.max()) == 1.0
+    np.testing.assert_allclose(gm.array, np.clip(soft, 0, 1))
+    assert gm.metadata["clipped_voxels"] == int((soft > 1).sum()) > 0
 
 
 @needs_shared("totalseg_ct_silver")
@@ -262,7 +355,7 @@ def test_pairs_same_stem_other_extension_masks_folder_and_problems(tmp_path):
     assert ds["2"].read_label().array.tolist() == [[0, 3]]  # multi-class kept
     assert ds["3"].image.name == "3.png"
     assert ds.problems == [
-        "duplicate files for '3': images/3.png, images/3.tif (using the first)",
+        "duplicate files for '3': images/3.png, images/3.tif (using images/3.png)",
         "masks/9.png: mask without an image (no images/9.*)",
     ]
 

@@ -241,3 +241,110 @@ def test_gzip_of_garbage_is_corrupt(tmp_path):
     (tmp_path / "z.nii.gz").write_bytes(gzip.compress(b"garbage" * 100))
     with pytest.raises(CorruptFileError, match="z.nii.gz"):
         read_image(tmp_path / "z.nii.gz")
+
+
+# ------------------------------------------------- the same inputs through the command line
+def _cli_args(options: dict) -> list[str]:
+    args = []
+    for key, value in options.items():
+        flag = {"kind": "--kind", "series": "--series", "axes": "--axes"}[key]
+        args += [flag, str(value)]
+    return args
+
+
+CLI_CASES = [c for c in CASES if c[0] is not _case_bad_kind]  # argparse rejects a bad --kind
+
+
+@pytest.mark.parametrize(("make", "error", "message"), CLI_CASES,
+                         ids=[c[0].__name__ for c in CLI_CASES])
+def test_cli_prints_one_line_and_no_traceback(tmp_path, capfd, make, error, message):
+    from segloop.cli.main import main
+
+    path, options = make(tmp_path)
+    extra = _cli_args(options)
+    capfd.readouterr()
+    # convert (unlike info) refuses NaN/Inf voxels, so every case is an error here
+    assert main(["convert", str(path), str(tmp_path / "cli_out.nrrd"), *extra]) == 1
+    out, err = capfd.readouterr()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err  # nothing else on stderr: no library chatter, no traceback
+    assert lines[0].startswith("segloop convert: error: ") and message in lines[0]
+
+
+def _write(tmp, name, data: bytes):
+    (tmp / name).write_bytes(data)
+    return tmp / name
+
+
+EXTRA_CLI_CASES = [
+    # (files to make, argv after 'segloop', expected fragment of the one stderr line)
+    ("png_bomb", ["info", "{d}/bomb.png"], "bomb.png: header promises (100000, 100000"),
+    ("tiff_deflate_cut", ["info", "{d}/cut.tif"], "cut.tif: cannot decode TIFF"),
+    ("nifti_dim9", ["info", "{d}/dim9.nii"], "dim9.nii: cannot read NIfTI/MGH header"),
+    ("h5_group", ["info", "{d}/g.h5"], "g.h5: 'image' is a group, not an array dataset"),
+    ("mha_cut", ["info", "{d}/cut.mha"], "cut.mha:"),
+    ("mhd_no_raw", ["info", "{d}/lonely.mhd"], "lonely.mhd:"),
+    ("nifti", ["convert", "{d}/ok.nii.gz", "/proc/nope/o.nii.gz"], "o.nii.gz: cannot write"),
+    ("nifti", ["convert", "{d}/ok.nii.gz", "{d}/o.nii.gz", "--spacing", "nan", "1", "1"],
+     "spacing must be 3 positive finite values"),
+    ("nifti", ["convert", "{d}/ok.nii.gz", "{d}/o.nii.gz", "--spacing", "1e-4", "1e-4", "1e-4"],
+     "resampling would need"),
+    ("nifti", ["convert", "{d}/ok.nii.gz", "{d}/o.png"], "o.png: PNG keeps no origin"),
+    ("nifti", ["convert", "{d}/ok.nii.gz", "{d}/o.png", "--drop-geometry"],
+     "o.png: PNG holds 2D images"),
+    ("nifti", ["convert", "{d}/ok.nii.gz", "{d}/o.jpg"], "o.jpg: segloop cannot write jpeg"),
+    ("nifti", ["demo", "--out", "/proc/nope/demo"], "/proc/nope/demo: cannot write"),
+]
+
+
+def _make_extra(kind, d):
+    import h5py
+    from PIL import Image as PILImage
+
+    if kind == "png_bomb":
+        PILImage.new("L", (8, 8)).save(d / "bomb.png")
+        import zlib
+
+        raw = bytearray((d / "bomb.png").read_bytes())
+        struct.pack_into(">II", raw, 16, 100000, 100000)  # IHDR width/height
+        struct.pack_into(">I", raw, 29, zlib.crc32(bytes(raw[12:29])))  # keep the CRC valid
+        (d / "bomb.png").write_bytes(bytes(raw))
+    elif kind == "tiff_deflate_cut":
+        import tifffile
+
+        tifffile.imwrite(d / "cut.tif", np.random.default_rng(0).integers(0, 255, (256, 256),
+                                                                           dtype=np.uint8),
+                         compression="zlib")
+        raw = (d / "cut.tif").read_bytes()
+        (d / "cut.tif").write_bytes(raw[:2000] + b"\x00" * (len(raw) - 2000))
+    elif kind == "nifti_dim9":
+        p = _nifti(d / "dim9.nii", np.zeros((2, 2, 2), np.float32))
+        raw = bytearray(p.read_bytes())
+        struct.pack_into("<h", raw, 40, 9)
+        p.write_bytes(bytes(raw))
+    elif kind == "h5_group":
+        with h5py.File(d / "g.h5", "w") as f:
+            f.create_group("image")
+    elif kind == "mha_cut":
+        write_image(Image(np.ones((8, 16, 16), np.float32)), d / "full.mha")
+        raw = (d / "full.mha").read_bytes()
+        _write(d, "cut.mha", raw[: len(raw) // 2])
+    elif kind == "mhd_no_raw":
+        _write(d, "lonely.mhd", b"ObjectType = Image\nNDims = 3\nDimSize = 4 4 4\n"
+               b"ElementType = MET_FLOAT\nElementDataFile = missing.raw\n")
+    elif kind == "nifti":
+        _nifti(d / "ok.nii.gz", np.random.default_rng(0).normal(size=(6, 6, 6)).astype(np.float32))
+
+
+@pytest.mark.parametrize(("kind", "argv", "message"), EXTRA_CLI_CASES,
+                         ids=[f"{c[0]}-{c[1][0]}-{i}" for i, c in enumerate(EXTRA_CLI_CASES)])
+def test_more_cli_user_errors(tmp_path, capfd, kind, argv, message):
+    from segloop.cli.main import main
+
+    _make_extra(kind, tmp_path)
+    capfd.readouterr()
+    code = main([a.format(d=tmp_path) for a in argv])
+    out, err = capfd.readouterr()
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1, err
+    assert message.format(d=tmp_path) in lines[0], lines[0]

@@ -256,6 +256,30 @@ def test_cli_rejects_unknown_metric(capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
+def test_cli_negative_label_is_a_one_line_error_naming_it(tmp_path, capsys):
+    from segloop.cli.main import main
+
+    truth = write_label(tmp_path / "t.nii.gz", box_phantom())
+    argv = ["evaluate", "--pred", str(truth), "--truth", str(truth), "--labels", "1", "-1"]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "segloop evaluate: error: label -1 cannot be scored: labels (--labels) are "
+        "positive integers\n"
+    )
+
+
+def test_cli_unwritable_json_is_a_one_line_error(tmp_path, capsys):
+    from segloop.cli.main import main
+
+    truth = write_label(tmp_path / "t.nii.gz", box_phantom())
+    argv = ["evaluate", "--pred", str(truth), "--truth", str(truth), "--json", "/proc/nope/x.json"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("segloop evaluate: error: /proc/nope/x.json: cannot write: ")
+    assert err.count("\n") == 1
+
+
 # -------------------------------------------------------------- real data
 def kdtree_hd95(pred, truth, spacing):
     """HD95 with nearest neighbours from a k-d tree (independent of the EDT)."""

@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -110,6 +111,7 @@ def test_mean_over_labels_ignores_nan_and_keeps_inf():
     ("kwargs", "match"),
     [
         ({"labels": [0, 1]}, "background"),
+        ({"labels": [1, -1]}, r"label -1 cannot be scored: labels \(--labels\) are positive"),
         ({"labels": [1.5]}, "integers"),
         ({"labels": []}, "at least one label"),
         ({"metrics": ["dice", "hd99"]}, "unknown metric.*'hd99'"),
@@ -129,3 +131,23 @@ def test_non_integer_label_values_are_refused():
     soft[0, 0] = 0.5
     with pytest.raises(InvalidArgumentError, match=r"pred is not a label map.*0\.5"):
         label_metrics(soft, truth)
+
+
+def test_metrics_modules_import_no_private_name_of_another_module():
+    import ast
+    import importlib
+
+    import segloop.metrics.multiclass as multiclass
+
+    assert {"check_labels", "check_metric_names"} <= set(multiclass.__all__)
+    for name in ("evaluate", "lesions", "multiclass", "overlap", "surface"):
+        module = importlib.import_module(f"segloop.metrics.{name}")
+        tree = ast.parse(Path(module.__file__).read_text())
+        private = [
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("segloop")
+            for alias in node.names
+            if alias.name.startswith("_")
+        ]
+        assert private == [], (name, private)

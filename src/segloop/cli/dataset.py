@@ -14,7 +14,11 @@ def register(sub) -> None:
         help="list the cases of a dataset folder and its problems",
         description="Detect the layout of a dataset folder (BIDS, images/ + labels/ pairs, or "
         "the source layout of a shared data set) and print its subjects, sessions, contrasts, "
-        "labelled/unlabelled counts, metadata columns and problems.",
+        "labelled/unlabelled counts, metadata columns and problems. Problems found by listing "
+        "the files (labels without an image, duplicates, empty files, unreadable sidecars or "
+        "dataset_description.json...) are always reported; --check also reads every pair. "
+        "Exit status: 0 when the folder could be listed, even with problems (1 with --strict "
+        "if any problem was found); 1 for an error (no such folder, unknown layout...).",
     )
     p.add_argument("folder", help="the dataset folder")
     p.add_argument(
@@ -35,6 +39,11 @@ def register(sub) -> None:
         "--check",
         action="store_true",
         help="read every image/label pair and check that the grids match (slow)",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit with status 1 when any problem is found (default: print them, exit 0)",
     )
     p.set_defaults(func=run)
 
@@ -98,7 +107,12 @@ def format_summary(summary: dict, *, detected: bool = True) -> str:
 
 
 def run(args) -> int:
-    """Print the summary of one dataset folder (and write it as JSON when asked)."""
+    """Print the summary of one dataset folder (and write it as JSON when asked).
+
+    Returns 1 when ``--strict`` is given and a problem was found, else 0.
+    """
+    import sys
+
     from segloop.cli._common import write_json
     from segloop.io.dataset import open_dataset
 
@@ -109,4 +123,8 @@ def run(args) -> int:
     print(format_summary(summary, detected=args.format is None))
     if args.json:
         write_json(summary, args.json)
+    n = len(summary["problems"])
+    if args.strict and n:
+        print(f"segloop dataset: {n} problem{'s' * (n != 1)} found (--strict)", file=sys.stderr)
+        return 1
     return 0

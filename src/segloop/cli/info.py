@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from segloop.cli._common import parse_series
+from segloop.cli._common import add_read_options, read_options
 
 __all__ = ["register", "run"]
 
@@ -15,18 +16,13 @@ def register(sub) -> None:
                        description="Print shape, spacing, orientation, value range and label "
                        "values of an image file (or a DICOM series folder).")
     p.add_argument("file", help="image file or DICOM folder")
-    p.add_argument("--kind", choices=("image", "label", "soft"), default=None,
-                   help="read as this kind (default: what the file says)")
-    p.add_argument("--series", default=None,
-                   help="DICOM series to read: index, SeriesInstanceUID or description")
+    add_read_options(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
 
 
-def _series_listing(path) -> list | None:
+def _series_listing(path: str) -> list | None:
     """For a DICOM folder holding several series, their descriptions."""
-    from pathlib import Path
-
     if not Path(path).is_dir():
         return None
     from segloop.io.dicom import list_dicom_series
@@ -35,29 +31,11 @@ def _series_listing(path) -> list | None:
     return series if len(series) > 1 else None
 
 
-def run(args) -> int:
-    """Print the description of one image."""
-    from segloop.io import read_image
-    from segloop.io.describe import describe
-
-    series = parse_series(args.series)
-    if series is None:
-        listing = _series_listing(args.file)
-        if listing:
-            print(f"{args.file}: {len(listing)} DICOM series; choose one with --series:")
-            for i, s in enumerate(listing):
-                print(f"  [{i}] {s}")
-            return 0
-    options = {"series": series} if series is not None else {}
-    image = read_image(args.file, kind=args.kind, nonfinite="keep", **options)
-    info = describe(image)
-    if args.json:
-        print(json.dumps(info, indent=2, default=str))
-        return 0
+def _rows(info: dict) -> list[tuple[str, object]]:
+    shape = " x ".join(map(str, info["shape"]))
     rows = [
         ("file", info["path"]), ("format", info["format"]), ("kind", info["kind"]),
-        ("shape", " x ".join(map(str, info["shape"]))
-         + ("  (z, y, x)" if len(info["shape"]) == 3 else "  (y, x)")),
+        ("shape", shape + ("  (z, y, x)" if len(info["shape"]) == 3 else "  (y, x)")),
         ("channels", info["channels"]), ("dtype", info["dtype"]),
         ("spacing", " x ".join(f"{s:g}" for s in info["spacing"]) + " mm"),
         ("origin", ", ".join(f"{o:g}" for o in info["origin"]) + " mm (LPS)"),
@@ -71,9 +49,32 @@ def run(args) -> int:
         shown = ", ".join(f"{v} ({counts[v]} vx)" for v in info["label_values"][:20])
         more = len(info["label_values"]) - 20
         rows.append(("values", shown + (f", ... {more} more" if more > 0 else "")))
-    for key, value in info.get("metadata", {}).items():
-        rows.append((key, value))
-    for key, value in rows:
+    rows += list(info.get("metadata", {}).items())
+    return rows
+
+
+def run(args) -> int:
+    """Print the description of one image (or the series of a DICOM folder)."""
+    from segloop.io import read_image
+    from segloop.io.describe import describe
+
+    if args.series is None:
+        listing = _series_listing(args.file)
+        if listing:
+            if args.json:
+                print(json.dumps({"path": args.file, "series": [str(s) for s in listing]},
+                                 indent=2))
+                return 0
+            print(f"{args.file}: {len(listing)} DICOM series; choose one with --series:")
+            for i, s in enumerate(listing):
+                print(f"  [{i}] {s}")
+            return 0
+    image = read_image(args.file, kind=args.kind, nonfinite="keep", **read_options(args))
+    info = describe(image)
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    for key, value in _rows(info):
         if value is not None:
             print(f"{key:>12}  {value}")
     return 0

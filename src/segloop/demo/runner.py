@@ -24,7 +24,7 @@ from typing import Any
 
 from segloop import __version__
 from segloop.errors import OutputExistsError
-from segloop.io.files import keep_version, write_json
+from segloop.io.files import keep_version, write_errors, write_json
 
 __all__ = ["DemoContext", "run_demo"]
 
@@ -48,6 +48,13 @@ class DemoContext:
 
 
 def _prepare(out: Path, overwrite: bool) -> None:
+    with write_errors(out):
+        _replace_previous(out, overwrite)
+        out.mkdir(parents=True)
+        (out / MARKER).write_text(f"segloop {__version__}\n")
+
+
+def _replace_previous(out: Path, overwrite: bool) -> None:
     if out.exists():
         if (out / MARKER).exists():
             previous = out.with_name(out.name + ".previous")
@@ -62,8 +69,6 @@ def _prepare(out: Path, overwrite: bool) -> None:
             raise OutputExistsError("exists and was not made by segloop demo; choose another "
                                     "--out or pass --overwrite (it is kept as a version)",
                                     path=out)
-    out.mkdir(parents=True)
-    (out / MARKER).write_text(f"segloop {__version__}\n")
 
 
 def _steps():

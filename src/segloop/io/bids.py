@@ -33,8 +33,9 @@ What is read::
   splitting by subject keeps subjects of different datasets apart.
 * Problems reported (not raised): an unparsable file name, a name that does
   not match its folders, two files for the same entities (``.nii`` and
-  ``.nii.gz``), a label without an image, an unreadable or ambiguous sidecar,
-  a subject missing from ``participants.tsv``.  A malformed TSV table is an
+  ``.nii.gz``; the one used is named), a label without an image, an
+  unreadable or ambiguous sidecar, a ``dataset_description.json`` that is
+  not a JSON object, a subject missing from ``participants.tsv``.  A malformed TSV table is an
   error (:class:`~segloop.errors.DatasetError` naming the file and line).
 
 Why not pybids: checked with pybids 0.22.0 on ``shared/data/bids_ivadomed``.
@@ -361,7 +362,8 @@ def _duplicates(found: dict, what: str, root: Path, problems: list[str]) -> dict
         if len(paths) > 1:
             problems.append(
                 f"duplicate {what} for the same entities: "
-                f"{', '.join(relative(p, root) for p in paths)} (using the first)"
+                f"{', '.join(relative(p, root) for p in paths)} "
+                f"(using {relative(paths[0], root)})"
             )
         out[key] = paths[0]
     return out
@@ -458,8 +460,26 @@ def _derived_labels(ds: Path, root: Path, problems: list[str]) -> dict[tuple, di
     return out
 
 
+def _check_description(ds: Path, root: Path, problems: list[str]) -> None:
+    """Report a ``dataset_description.json`` that is not a readable JSON object."""
+    path = ds / "dataset_description.json"
+    if not path.is_file():
+        return
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        reason = "empty file (0 bytes)" if path.stat().st_size == 0 else f"not valid JSON ({exc})"
+        problems.append(f"{relative(path, root)}: {reason}")
+        return
+    if not isinstance(data, dict):
+        problems.append(
+            f"{relative(path, root)}: not a JSON object (a {type(data).__name__} at the top level)"
+        )
+
+
 def _cases_of(ds: Path, root: Path, problems: list[str]) -> list[Case]:
     rel = relative(ds, root) if ds != root else "."
+    _check_description(ds, root, problems)
     images = _raw_images(ds, root, problems)
     labels = _derived_labels(ds, root, problems)
     for key in sorted(labels.keys() - images.keys()):

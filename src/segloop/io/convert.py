@@ -165,9 +165,16 @@ def to_nibabel(image: Image):
     data = np.transpose(image.array, order)
     if data.dtype == bool:
         data = data.astype(np.uint8)
-    if data.dtype == np.int64 and image.kind == "label":
-        data = data.astype(np.int32)
-    nii = nib.Nifti1Image(data, nibabel_affine(image))
+    dtype = None
+    if data.dtype in (np.int64, np.uint64):  # NIfTI tools rarely read 64-bit integers
+        lo, hi = (int(data.min()), int(data.max())) if data.size else (0, 0)
+        if np.iinfo(np.int32).min <= lo and hi <= np.iinfo(np.int32).max:
+            data = data.astype(np.int32)
+        elif hi <= np.iinfo(np.int64).max:
+            data, dtype = data.astype(np.int64), np.int64  # values need it: keep them exact
+        else:
+            raise InvalidImageError(f"integer values up to {hi} do not fit NIfTI")
+    nii = nib.Nifti1Image(data, nibabel_affine(image), dtype=dtype)
     nii.header.set_xyzt_units("mm", "sec")
     nii.set_qform(nibabel_affine(image), code=1)
     nii.set_sform(nibabel_affine(image), code=1)

@@ -4,7 +4,7 @@
 ``images/`` + ``labels/`` pairs, or the source layout of one of the shared
 data sets; see :mod:`segloop.io.layouts`) and returns a :class:`Dataset`:
 its :class:`Case` objects plus the problems found on the way (labels without
-an image, duplicate files, unreadable sidecars...).  Nothing is read from the
+an image, duplicate files, unreadable sidecars, empty files...).  Nothing is read from the
 images until asked: ``case.read_image()`` / ``case.read_label()`` read one
 case with the options its layout gives (HDF5 axes and spacing, 0/255 masks
 thresholded to {0, 1}, instance masks merged...), and
@@ -288,6 +288,34 @@ class Dataset:
         return found
 
 
+def _case_files(case: Case) -> Iterator[tuple[str, Path]]:
+    """``(what, path)`` of every file a case reads (mask parts included)."""
+    yield "image", case.image
+    for path in case.extra_images.values():
+        yield "image", path
+    for name, path in case.labels.items():
+        parts = case.label_options.get(name, {}).get("parts")
+        yield from (("label", Path(p)) for p, _ in parts) if parts else [("label", path)]
+
+
+def _empty_files(cases: list[Case], root: Path) -> list[str]:
+    """A problem per 0-byte image or label file (one ``stat`` per file, no reading)."""
+    found, seen = [], set()
+    for case in cases:
+        for what, path in _case_files(case):
+            if path in seen:
+                continue
+            seen.add(path)
+            try:
+                empty = path.is_file() and path.stat().st_size == 0
+            except OSError:
+                continue
+            if empty:
+                rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path
+                found.append(f"{rel}: empty {what} file (0 bytes) of case {case.id}")
+    return found
+
+
 def open_dataset(
     path: str | os.PathLike,
     *,
@@ -314,6 +342,10 @@ def open_dataset(
     Returns
     -------
     Dataset
+        Its ``problems`` hold what the layout reported (labels without an
+        image, duplicates, unreadable sidecars...) and the cheap checks made
+        on every dataset (a ``stat`` per file, no pixel read): image and
+        label files of 0 bytes.
 
     Raises
     ------
@@ -355,7 +387,7 @@ def open_dataset(
         raise DatasetError(f"case ids are not unique: {', '.join(clash[:10])}", path=root)
     label = label_suffix if label_suffix is not None else result.label
     cases = [dataclasses.replace(c, label=label) for c in result.cases]
-    problems = list(result.problems)
+    problems = list(result.problems) + _empty_files(cases, root)
     if label_suffix is not None and not any(c.has_label() for c in cases):
         known = sorted({n for c in cases for n in c.labels})
         problems.append(

@@ -22,6 +22,10 @@ few steps the real data sets need after (or instead of) reading:
     ``(key, i, j, ...)``: the array ``key`` of an ``.npz`` file indexed by
     ``[i, j, ...]`` (read with ``allow_pickle=False``); ``scale`` multiplies it
     (e.g. ``1/255`` for a soft label stored as 8-bit).
+``clip``
+    ``(low, high)``: read the file as an intensity image and clip its values
+    to ``[low, high]`` before making it the ``kind`` asked (a soft label must
+    lie in [0, 1]; some tools write probability maps slightly above 1).
 ``rgb``
     Drop the alpha channel of an RGBA image.
 ``gray``
@@ -58,7 +62,7 @@ from segloop.io.registry import read_image
 __all__ = ["STEP_KEYS", "read_npz_member", "read_source"]
 
 #: Option keys handled here rather than by :func:`segloop.io.read_image`.
-STEP_KEYS = ("threshold", "parts", "npz", "scale", "rgb", "gray", "pixel_size_xyz")
+STEP_KEYS = ("threshold", "parts", "npz", "scale", "clip", "rgb", "gray", "pixel_size_xyz")
 
 
 def _gray(array: np.ndarray, channels: bool) -> np.ndarray:
@@ -250,7 +254,14 @@ def read_source(
     else:
         threshold = steps.get("threshold")
         numeric = threshold is not None and threshold != "auto"
-        image = read_image(path, kind="image" if numeric else kind, **opts)
+        clip = steps.get("clip")
+        image = read_image(path, kind="image" if numeric or clip else kind, **opts)
+        if clip:
+            low, high = (float(v) for v in clip)
+            clipped = np.clip(image.array.astype(np.float32, copy=False), low, high)
+            outside = int(np.count_nonzero((image.array < low) | (image.array > high)))
+            image = image.with_array(clipped, kind=kind)
+            image.metadata.update(clipped_to=[low, high], clipped_voxels=outside)
         if numeric:
             mask = _gray(image.array, image.channels) > float(threshold)
             image = image.with_array(mask.astype(np.uint8), kind="label", channels=False)

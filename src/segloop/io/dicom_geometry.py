@@ -190,12 +190,31 @@ def stack_planes(planes: list[Plane], *, where: str) -> StackGeometry:
     ------
     DatasetError
         Planes with different orientations or pixel spacings, planes sharing
-        a position, a missing slice, irregular slice steps, or planes not
-        stacked along their normal (gantry tilt).
+        a position, a missing slice, irregular slice steps, planes not
+        stacked along their normal (gantry tilt), or some planes (not all)
+        without ``ImagePositionPatient``/``ImageOrientationPatient``.
+
+    Notes
+    -----
+    When *every* plane lacks position or orientation, the planes are ordered
+    by ``InstanceNumber`` (then as given), the slice step comes from the
+    header and :attr:`StackGeometry.note` says so.  When only some lack
+    them, there is no trustworthy order or origin and an error is raised.
     """
     if not planes:
         raise DatasetError("no image planes to stack", path=where)
-    if any(p.position is None or p.orientation is None for p in planes):
+    lacking = [p.source for p in planes if p.position is None or p.orientation is None]
+    if lacking and len(lacking) < len(planes):
+        shown = ", ".join(lacking[:5]) + (
+            f" and {len(lacking) - 5} more" if len(lacking) > 5 else ""
+        )
+        raise DatasetError(
+            f"{len(lacking)} of {len(planes)} planes lack ImagePositionPatient/"
+            f"ImageOrientationPatient ({shown}); the slice order and origin cannot be "
+            "trusted: remove those files or fix their headers",
+            path=where,
+        )
+    if lacking:
         return _without_positions(planes)
     first = planes[0]
     orient = np.asarray([p.orientation for p in planes], dtype=float)

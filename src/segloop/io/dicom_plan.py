@@ -35,6 +35,7 @@ from segloop.io.dicom_series import (
     SeriesInfo,
     check_budget,
     file_series,
+    one_line,
     scan_folder,
     select_series,
 )
@@ -46,7 +47,7 @@ __all__ = ["DicomPlan", "find_series", "plan_dicom"]
 
 def _pixel_error(exc: Exception, path: Path) -> SegloopError:
     """Name ``path`` in a pixel-decoding failure (truncated data, missing decoder)."""
-    msg = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    msg = one_line(exc)
     if isinstance(exc, RuntimeError | NotImplementedError) and "plugin" in str(exc):
         return UnsupportedFormatError(f"cannot decode the pixel data ({msg})", path=path)
     return CorruptFileError(f"cannot read the pixel data ({msg})", path=path)
@@ -130,7 +131,8 @@ class DicomPlan:
     def __init__(self, info: SeriesInfo, where: Path):
         if info.is_segmentation:
             raise UnsupportedFormatError(
-                "is a DICOM Segmentation, not an image series (read it with read_dicom_seg)",
+                "is a DICOM Segmentation, not an image series (read_image / read_dicom_seg, "
+                "or segloop info / convert, read it as a label map)",
                 path=info.files[0],
             )
         self.info, self.where = info, where
@@ -287,7 +289,8 @@ def find_series(path: str | os.PathLike, *, series=None) -> tuple[SeriesInfo, Pa
         return select_series(scan_folder(p), series, p), p
     if series is not None:
         raise InvalidArgumentError(
-            f"series= chooses among the series of a folder; {p.name} is a single file"
+            f"series= (CLI: --series) chooses among the series of a folder; "
+            f"{p.name} is a single file"
         )
     return file_series(p), p
 

@@ -38,7 +38,7 @@ from segloop.errors import (
     InvalidImageError,
     UnsupportedFormatError,
 )
-from segloop.io.dicom_series import check_budget, file_series, series_info
+from segloop.io.dicom_series import check_budget, file_series, one_line, series_info
 from segloop.io.files import atomic_output, check_input_file, check_pixel_budget
 from segloop.io.geometry import check_same_grid
 from segloop.io.image import Image
@@ -82,7 +82,9 @@ def save_dicom_seg(
     import segloop
 
     if not isinstance(label, Image) or label.kind != "label":
-        raise InvalidArgumentError("a DICOM-SEG is written from a label map (kind='label')")
+        raise InvalidArgumentError(
+            "a DICOM-SEG is written from a label map (kind='label', CLI: --kind label)"
+        )
     plan = _source_plan(source)
     check_same_grid(label, plan.grid())
     values = [int(v) for v in np.unique(label.array) if v != 0]
@@ -137,7 +139,7 @@ def save_dicom_seg(
         )
     except (ValueError, AttributeError, KeyError) as exc:
         raise UnsupportedFormatError(
-            f"cannot build a DICOM-SEG on this series ({exc})", path=plan.where
+            f"cannot build a DICOM-SEG on this series ({one_line(exc)})", path=plan.where
         ) from exc
     seg.save_as(Path(path))
 
@@ -257,14 +259,16 @@ def read_dicom_seg(
     except RuntimeError as exc:
         if "overlap" in str(exc):
             raise InvalidImageError(
-                "segments overlap; read with overlap='highest' to keep the highest segment number",
+                "segments overlap; read it with read_dicom_seg(path, overlap='highest') "
+                "(Python only; the CLI has no option for it) to keep the highest segment "
+                "number",
                 path=p,
             ) from exc
-        raise UnsupportedFormatError(f"SEG frames do not form a 3D grid ({exc})", path=p) from exc
-    except (ValueError, AttributeError, KeyError, TypeError) as exc:
-        raise CorruptFileError(
-            f"cannot read the SEG ({type(exc).__name__}: {exc})", path=p
+        raise UnsupportedFormatError(
+            f"SEG frames do not form a 3D grid ({one_line(str(exc))})", path=p
         ) from exc
+    except (ValueError, AttributeError, KeyError, TypeError) as exc:
+        raise CorruptFileError(f"cannot read the SEG ({one_line(exc)})", path=p) from exc
     array = volume.array[..., 0] if fractional else volume.array
     array, spacing, origin, direction = _to_segloop_grid(array, volume.affine)
     segments = {n: seg.get_segment_description(n) for n in seg.segment_numbers}

@@ -30,6 +30,7 @@ __all__ = [
     "SeriesInfo",
     "check_budget",
     "file_series",
+    "one_line",
     "read_header",
     "scan_folder",
     "select_series",
@@ -85,6 +86,22 @@ class SeriesInfo:
             f"{self.rows}x{self.columns}"
         )
 
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def one_line(text) -> str:
+    r"""``text`` (or an exception, with its type) on one line, for error messages.
+
+    Examples
+    --------
+    >>> one_line(ValueError("bad\n  value"))
+    'ValueError: bad value'
+    """
+    if isinstance(text, BaseException):
+        text = f"{type(text).__name__}: {text}"
+    return " ".join(str(text).split())
+
 
 def read_header(path: Path):
     """Read a header without pixel data; also measure the pixel bytes on disk.
@@ -112,9 +129,7 @@ def read_header(path: Path):
     except InvalidDicomError:
         raise
     except Exception as exc:  # pydicom raises many types on damaged headers
-        raise CorruptFileError(
-            f"cannot read DICOM header ({type(exc).__name__}: {exc})", path=path
-        ) from exc
+        raise CorruptFileError(f"cannot read DICOM header ({one_line(exc)})", path=path) from exc
     syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     available = None
     if (
@@ -206,7 +221,8 @@ def scan_folder(folder: Path) -> list[SeriesInfo]:
 
 
 def _listing(infos: list[SeriesInfo]) -> str:
-    return "\n".join(f"  [{i}] {s.summary()}" for i, s in enumerate(infos))
+    """The series on one line: ``[0] UID 'description' MR 2 slices of 6x6; [1] ...``."""
+    return "; ".join(f"[{i}] {s.summary()}" for i, s in enumerate(infos))
 
 
 def select_series(infos: list[SeriesInfo], series, folder: Path) -> SeriesInfo:
@@ -224,13 +240,13 @@ def select_series(infos: list[SeriesInfo], series, folder: Path) -> SeriesInfo:
     """
     if not infos:
         raise UnsupportedFormatError("no DICOM image files found in this folder", path=folder)
-    how = "choose one with series= (a UID, a 0-based index or a SeriesDescription)"
+    how = "choose one with series= (CLI: --series): a UID, a 0-based index or a SeriesDescription"
     if series is None:
         images = [s for s in infos if not s.is_segmentation] or infos
         if len(images) == 1:
             return images[0]
         raise InvalidArgumentError(
-            f"{len(infos)} DICOM series in this folder; {how}:\n{_listing(infos)}", path=folder
+            f"{len(infos)} DICOM series in this folder; {how}: {_listing(infos)}", path=folder
         )
     if isinstance(series, bool) or not isinstance(series, int | str):
         raise InvalidArgumentError(
@@ -242,7 +258,7 @@ def select_series(infos: list[SeriesInfo], series, folder: Path) -> SeriesInfo:
         index = int(text)
         if not 0 <= index < len(infos):
             raise InvalidArgumentError(
-                f"series index {index} out of range 0..{len(infos) - 1}:\n{_listing(infos)}",
+                f"series index {index} out of range 0..{len(infos) - 1}: {_listing(infos)}",
                 path=folder,
             )
         matches = [infos[index]]
@@ -252,7 +268,7 @@ def select_series(infos: list[SeriesInfo], series, folder: Path) -> SeriesInfo:
         return matches[0]
     why = "matches no" if not matches else f"matches {len(matches)}"
     raise InvalidArgumentError(
-        f"series={series!r} {why} series; {how}:\n{_listing(infos)}", path=folder
+        f"series={series!r} {why} series; {how}: {_listing(infos)}", path=folder
     )
 
 

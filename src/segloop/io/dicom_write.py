@@ -32,8 +32,9 @@ from segloop.errors import (
     InvalidImageError,
     OutputExistsError,
     UnsupportedFormatError,
+    WriteError,
 )
-from segloop.io.files import keep_version
+from segloop.io.files import apply_default_mode, keep_version
 from segloop.io.image import Image
 
 __all__ = ["encode_pixels", "write_dicom_file", "write_dicom_series"]
@@ -54,6 +55,11 @@ _STUDY_KEYS = (
     "StudyDescription",
     "FrameOfReferenceUID",
 )
+
+
+def _write_error(exc: OSError, path: Path) -> WriteError:
+    """A :class:`WriteError` naming ``path`` and the system's reason."""
+    return WriteError(f"cannot write: {exc.strerror or type(exc).__name__}", path=path)
 
 
 def _ds(value: float) -> str:
@@ -248,37 +254,56 @@ def write_dicom_series(
 ) -> None:
     """Write one file per slice into ``folder``, atomically (temporary sibling, rename).
 
+    The folder and its files get the permissions of ordinary new files
+    (``0o777`` / ``0o666`` less the umask), not the private ones of the
+    temporary folder.
+
     Raises
     ------
     OutputExistsError
         ``folder`` exists and is not empty, and ``overwrite`` is false.
+    WriteError
+        The folder or a file cannot be created, written or renamed (the
+        message names the folder and the system's reason).
     """
     folder = Path(folder)
-    exists = folder.exists() and (folder.is_file() or any(folder.iterdir()))
+    try:
+        exists = folder.exists() and (folder.is_file() or any(folder.iterdir()))
+    except OSError as exc:
+        raise _write_error(exc, folder) from exc
     if exists and not overwrite:
         raise OutputExistsError(
             "exists and is not empty; pass overwrite (CLI: --overwrite) "
             "to replace it (the old one is kept as a numbered version)",
             path=folder,
         )
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
-    try:
-        datasets = list(
-            _slice_datasets(
-                image, modality=modality, reference=reference, series_description=series_description
-            )
+    datasets = list(
+        _slice_datasets(
+            image, modality=modality, reference=reference, series_description=series_description
         )
+    )
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(
+            tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent)
+        )
+    except OSError as exc:
+        raise _write_error(exc, folder) from exc
+    try:
         width = max(4, len(str(len(datasets))))
         for k, ds in enumerate(datasets, start=1):
             target = staging / f"IM{k:0{width}d}.dcm"
             ds.save_as(target, enforce_file_format=True)
             with open(target, "rb") as fh:
                 os.fsync(fh.fileno())
+            apply_default_mode(target)
+        apply_default_mode(staging)
         if exists:
             keep_version(folder)
         elif folder.is_dir():
             folder.rmdir()  # an empty folder is simply replaced
         os.replace(staging, folder)
+    except OSError as exc:
+        raise _write_error(exc, folder) from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -42,15 +42,19 @@ from segloop.errors import (
     ImageTooLargeError,
     InvalidArgumentError,
     OutputExistsError,
+    SegloopError,
+    WriteError,
 )
 
 __all__ = [
+    "apply_default_mode",
     "atomic_output",
     "check_input_file",
     "check_pixel_budget",
     "compound_suffix",
     "keep_version",
     "max_bytes",
+    "write_errors",
     "write_json",
 ]
 
@@ -110,7 +114,8 @@ def check_input_file(path: str | os.PathLike, *, allow_dir: bool = False) -> Pat
     return p
 
 
-def check_pixel_budget(shape, dtype, path, *, data_bytes_on_disk: int | None = None) -> None:
+def check_pixel_budget(shape, dtype, path, *, data_bytes_on_disk: int | None = None,
+                       what: str = "header promises") -> None:
     """Refuse a header whose pixel data would be absurdly large or is truncated.
 
     Parameters
@@ -124,6 +129,8 @@ def check_pixel_budget(shape, dtype, path, *, data_bytes_on_disk: int | None = N
     data_bytes_on_disk : int, optional
         For uncompressed files: the bytes available for pixel data; fewer
         than the header promises means the file is truncated.
+    what : str
+        How the message introduces the size (a file header, or an output).
 
     Raises
     ------
@@ -136,7 +143,7 @@ def check_pixel_budget(shape, dtype, path, *, data_bytes_on_disk: int | None = N
     n_bytes = int(np.prod(np.asarray(dims, dtype=object))) * itemsize if dims else 0
     if n_bytes > max_bytes():
         raise ImageTooLargeError(
-            f"header promises {tuple(dims)} voxels of {np.dtype(dtype).name} "
+            f"{what} {tuple(dims)} voxels of {np.dtype(dtype).name} "
             f"({n_bytes / 1024**3:.1f} GiB), above the {max_bytes() / 1024**3:.1f} GiB limit "
             "(set SEGLOOP_MAX_BYTES to raise it)", path=path)
     if data_bytes_on_disk is not None and data_bytes_on_disk < n_bytes:
@@ -164,6 +171,18 @@ def keep_version(path: str | os.PathLike) -> Path | None:
     return backup
 
 
+def apply_default_mode(path: str | os.PathLike) -> None:
+    """Give a file (or folder) the permissions a plain ``open`` would have.
+
+    ``tempfile`` creates private files (0600) and folders (0700); outputs
+    should follow the user's umask instead, like any other file they write.
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    p = Path(path)
+    os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~mask)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path to write; move it onto ``path`` on success.
@@ -175,26 +194,31 @@ def atomic_output(path: str | os.PathLike, *, overwrite: bool = False) -> Iterat
     Raises
     ------
     OutputExistsError
-        ``path`` exists and ``overwrite`` is false.
+        ``path`` exists and ``overwrite`` is false (CLI: ``--overwrite``).
+    WriteError
+        The folder cannot be created or the file cannot be written.
     """
     p = Path(path)
     if p.exists() and not overwrite:
-        raise OutputExistsError("exists; pass overwrite (CLI: --overwrite) to replace it "
+        raise OutputExistsError("exists; pass --overwrite (overwrite=True) to replace it "
                                 "(the old file is kept as a numbered version)", path=p)
     if p.exists() and p.is_dir():
         raise OutputExistsError("is a folder, expected a file path", path=p)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    suffix = compound_suffix(p)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=f".tmp{suffix}", dir=p.parent)
-    os.close(fd)
+    with write_errors(p):
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.",
+                                        suffix=f".tmp{compound_suffix(p)}", dir=p.parent)
+        os.close(fd)
     tmp = Path(tmp_name)
     try:
-        yield tmp
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        if p.exists():
-            keep_version(p)
-        os.replace(tmp, p)
+        with write_errors(p):  # also covers the writer failing on the temporary file
+            yield tmp
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            apply_default_mode(tmp)
+            if p.exists():
+                keep_version(p)
+            os.replace(tmp, p)
         with contextlib.suppress(OSError):  # directory fsync is best effort
             dir_fd = os.open(p.parent, os.O_RDONLY)
             try:
@@ -204,6 +228,28 @@ def atomic_output(path: str | os.PathLike, *, overwrite: bool = False) -> Iterat
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+@contextlib.contextmanager
+def write_errors(path: str | os.PathLike) -> Iterator[None]:
+    """Turn an ``OSError`` raised while writing ``path`` into a :class:`WriteError`.
+
+    Examples
+    --------
+    >>> try:
+    ...     with write_errors("/proc/nope/out.nii.gz"):
+    ...         open("/proc/nope/out.nii.gz", "w")
+    ... except WriteError as err:
+    ...     print(err)
+    /proc/nope/out.nii.gz: cannot write: No such file or directory
+    """
+    try:
+        yield
+    except SegloopError:
+        raise
+    except OSError as exc:
+        raise WriteError(f"cannot write: {exc.strerror or type(exc).__name__}",
+                         path=path) from exc
 
 
 def _json_ready(obj: Any) -> Any:

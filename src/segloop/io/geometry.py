@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from segloop.errors import GeometryMismatchError, InvalidArgumentError
+from segloop.io.files import check_pixel_budget
 from segloop.io.image import Image
 
 __all__ = [
@@ -165,7 +166,10 @@ def same_grid(a: Image, b: Image, *, atol: float = 1e-3) -> tuple[bool, str]:
     if not np.allclose(a.spacing, b.spacing, atol=atol):
         return False, f"spacing {_fmt(a.spacing)} vs {_fmt(b.spacing)} mm"
     if not np.allclose(a.direction, b.direction, atol=atol):
-        return False, f"orientation {a.orientation} vs {b.orientation} (direction differs)"
+        cosines = np.clip(np.sum(a.direction * b.direction, axis=0), -1.0, 1.0)
+        angle = float(np.degrees(np.max(np.arccos(cosines))))
+        return False, (f"orientation {a.orientation} vs {b.orientation} "
+                       f"(axes differ by up to {angle:.3g} degrees)")
     if not np.allclose(a.origin, b.origin, atol=max(atol, 1e-3 * max(a.spacing))):
         return False, f"origin {_fmt(a.origin)} vs {_fmt(b.origin)} mm"
     return True, ""
@@ -236,12 +240,20 @@ def resample(image: Image, *, spacing=None, reference: Image | None = None,
         f.SetReferenceImage(to_sitk(reference.with_array(
             np.zeros(reference.shape, np.uint8), kind="label", channels=False)))
     else:
-        new = np.asarray(spacing, dtype=float).reshape(-1)
-        if new.size != image.spatial_ndim or np.any(new <= 0):
-            raise InvalidArgumentError(f"spacing must be {image.spatial_ndim} positive values")
+        try:
+            new = np.asarray(spacing, dtype=float).reshape(-1)
+        except (TypeError, ValueError):
+            new = np.array([np.nan])
+        if (new.size != image.spatial_ndim or not np.all(np.isfinite(new))
+                or np.any(new <= 0)):
+            raise InvalidArgumentError(f"spacing must be {image.spatial_ndim} positive finite "
+                                       f"values in mm, got {spacing!r}")
         old = np.asarray(image.spacing)
         extent = np.asarray(image.shape) * old
         shape = np.maximum(1, np.round(extent / new)).astype(int)
+        check_pixel_budget(tuple(shape) + ((image.n_channels,) if image.channels else ()),
+                           image.array.dtype, f"spacing {_fmt(new)} mm",
+                           what="resampling would need")
         # keep the field of view centred: first voxel centre moves by half a voxel change
         shift = (new - old) / 2.0
         origin = np.asarray(image.origin) + image.direction @ shift
@@ -251,7 +263,14 @@ def resample(image: Image, *, spacing=None, reference: Image | None = None,
         f.SetOutputDirection([float(v) for v in image.direction[:, ::-1].ravel()])
     f.SetInterpolator(sitk.sitkNearestNeighbor if image.kind == "label" else sitk.sitkLinear)
     f.SetDefaultPixelValue(float(fill))
+    dtype = image.array.dtype
+    round_back = image.kind != "label" and np.issubdtype(dtype, np.integer)
+    if round_back:  # interpolate in float, then round (a cast would truncate)
+        src = sitk.Cast(src, sitk.sitkVectorFloat32 if image.channels else sitk.sitkFloat32)
     f.SetOutputPixelType(src.GetPixelID())
     out = from_sitk(f.Execute(src), kind=image.kind)
+    if round_back:
+        info = np.iinfo(dtype)
+        out.array = np.clip(np.rint(out.array), info.min, info.max).astype(dtype)
     out.metadata = dict(image.metadata)
     return out

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from segloop.errors import CorruptFileError, InvalidArgumentError
+from segloop.errors import CorruptFileError, InvalidArgumentError, SegloopError
 from segloop.io.files import check_pixel_budget
 from segloop.io.image import Image
 
@@ -63,6 +63,7 @@ def read_hdf5(path: Path, *, kind: str | None = None, dataset: str | None = None
         Order of the stored axes, a permutation of ``"zyx"`` (or ``"yx"``).
     spacing : sequence of float, optional
         Voxel size in mm in ``(z, y, x)`` order; overrides a stored attribute.
+        Files written by segloop also store ``origin`` and ``direction``.
 
     Returns
     -------
@@ -79,21 +80,30 @@ def read_hdf5(path: Path, *, kind: str | None = None, dataset: str | None = None
             raise CorruptFileError(f"no dataset {name!r} (has: {', '.join(f.keys()) or 'none'})",
                                    path=path)
         ds = f[name]
+        if not hasattr(ds, "shape"):
+            raise CorruptFileError(f"{name!r} is a group, not an array dataset", path=path)
         if len(axes) != ds.ndim or sorted(axes) != sorted("zyx"[3 - ds.ndim:]):
             raise InvalidArgumentError(
-                f"axes={axes!r} does not describe the {ds.ndim}D dataset {name!r} of {path}")
+                f"axes={axes!r} does not describe the {ds.ndim}D dataset {name!r}", path=path)
         check_pixel_budget(ds.shape, ds.dtype, path)
         try:
             data = ds[()]
         except OSError as exc:
             raise CorruptFileError(f"dataset {name!r} cannot be read ({exc})", path=path) from exc
         stored = ds.attrs.get("spacing")
+        origin = ds.attrs.get("origin")
+        direction = ds.attrs.get("direction")
     target = "zyx"[3 - data.ndim:]
     array = np.transpose(data, [axes.index(a) for a in target])
     if spacing is None and stored is not None:
         spacing = tuple(float(s) for s in np.asarray(stored).reshape(-1))
     meta = {"format": "hdf5", "dataset": name, "spacing_known": spacing is not None}
-    return Image(np.ascontiguousarray(array), spacing=spacing, kind=kind, metadata=meta)
+    try:
+        return Image(np.ascontiguousarray(array), spacing=spacing, kind=kind, metadata=meta,
+                     origin=None if origin is None else np.asarray(origin, dtype=float),
+                     direction=None if direction is None else np.asarray(direction, float))
+    except SegloopError as exc:
+        raise type(exc)(exc.message, path=path) from exc
 
 
 def write_hdf5(image: Image, path: Path, *, dataset: str | None = None) -> None:
@@ -104,4 +114,6 @@ def write_hdf5(image: Image, path: Path, *, dataset: str | None = None) -> None:
     with h5py.File(path, "w") as f:
         ds = f.create_dataset(name, data=image.array, compression="gzip")
         ds.attrs["spacing"] = np.asarray(image.spacing)
+        ds.attrs["origin"] = np.asarray(image.origin)
+        ds.attrs["direction"] = np.asarray(image.direction)
         ds.attrs["axes"] = "zyx"[3 - image.spatial_ndim:]

@@ -63,9 +63,9 @@ def default_direction(ndim: int) -> np.ndarray:
 def _as_tuple(values: Any, n: int, name: str) -> tuple[float, ...]:
     arr = np.asarray(values, dtype=float).reshape(-1)
     if arr.size != n:
-        raise InvalidArgumentError(f"{name} must have {n} values, got {arr.size}: {values!r}")
+        raise InvalidArgumentError(f"{name} must have {n} values, got {arr.size}: {arr.tolist()}")
     if not np.all(np.isfinite(arr)):
-        raise InvalidArgumentError(f"{name} must be finite, got {values!r}")
+        raise InvalidArgumentError(f"{name} must be finite, got {arr.tolist()}")
     return tuple(float(v) for v in arr)
 
 
@@ -84,8 +84,8 @@ def _integer_labels(array: np.ndarray) -> np.ndarray:
     if not np.array_equal(rounded, array):
         bad = array[rounded != array]
         raise InvalidImageError(
-            f"label map has non-integer values (e.g. {float(bad[0]):g}); "
-            "read it as kind='soft' for a probabilistic label or kind='image'"
+            f"label map has non-integer values (e.g. {float(bad[0]):.8g}); read it as a soft "
+            "label (--kind soft) or an intensity image (--kind image)"
         )
     lo, hi = (float(rounded.min()), float(rounded.max())) if rounded.size else (0.0, 0.0)
     for dtype in (np.uint8, np.uint16, np.int16, np.int32, np.int64):

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from segloop.errors import CorruptFileError, SegloopError
+from segloop.io._quiet import itk_quiet, stderr_captured
 from segloop.io.convert import from_sitk, to_sitk
 from segloop.io.files import check_pixel_budget
 from segloop.io.image import Image
@@ -55,7 +56,8 @@ def read_itk(path: Path, *, kind: str = "image") -> Image:
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
-        reader.ReadImageInformation()
+        with itk_quiet(), stderr_captured():
+            reader.ReadImageInformation()
     except RuntimeError as exc:
         raise CorruptFileError(f"cannot read header ({_first_line(exc)})", path=path) from exc
     size = reader.GetSize()
@@ -64,7 +66,8 @@ def read_itk(path: Path, *, kind: str = "image") -> Image:
     itemsize = next((b for name, b in _COMPONENT_BYTES.items() if name in comp), 8)
     check_pixel_budget(tuple(size) + (ncomp,), np.dtype(f"u{itemsize}"), path)
     try:
-        sitk_image = reader.Execute()
+        with itk_quiet(), stderr_captured():
+            sitk_image = reader.Execute()
     except RuntimeError as exc:
         raise CorruptFileError(f"pixel data cannot be read, file truncated or corrupt "
                                f"({_first_line(exc)})", path=path) from exc

@@ -14,10 +14,19 @@
   ``X.nii.gz`` and labels ``X_<label>.nii.gz`` (``t2_seg-manual``,
   ``t2s_gmseg_manual``...).  A file is a label of the longest image name it
   extends when the rest starts with a label word (seg, gmseg, wmseg,
-  lesion, sc, labeled, labels, centerline, mask); otherwise it is an image
-  (``t2_fake_lesion`` is an image with labels ``lesion_seg`` and
+  lesion, sc, labeled, labels, level(s), centerline, mask); otherwise it is
+  an image (``t2_fake_lesion`` is an image with labels ``lesion_seg`` and
   ``sc_seg``).  The label name is the rest (``seg-manual``, the default main
-  label, as in BIDS); the contrast is the folder name; one subject.
+  label, as in BIDS); the contrast is the folder name; one subject.  A file
+  that extends no image name but holds a label word is a label of the
+  folder's own image, named by its stem: ``t2/labels.nii.gz`` (point labels
+  of vertebral levels) is label ``labels`` of ``t2``,
+  ``t2s/MNI-Poly-AMU_level_crop.nii.gz`` (vertebral levels 2-6) is a label
+  of ``t2s``.  Labels named ``gmseg`` / ``wmseg`` (SCT's automatic grey and
+  white matter segmentations, e.g. ``mt/mt1_gmseg.nii.gz``) are probability
+  maps whose values reach about 1.1 (interpolation overshoot): they are read
+  as ``kind="soft"`` after clipping to [0, 1] (``metadata["clipped_voxels"]``
+  counts the values changed).
 * ``totalseg_ct_silver``: ``example_ct*.nii.gz`` / ``example_mr*.nii.gz`` with
   ``example_seg.nii.gz`` (+ ``example_seg_roi_subset``) and
   ``example_seg_mr.nii.gz`` (in ``tests/reference_files/`` or the folder
@@ -129,7 +138,21 @@ def _build_qubiq(root: Path) -> Found:
 
 
 # ---------------------------------------------------------------------------- spinalcord_sct
-_LABEL_WORDS = ("seg", "gmseg", "wmseg", "lesion", "sc", "labeled", "labels", "centerline", "mask")
+_LABEL_WORDS = (
+    "seg",
+    "gmseg",
+    "wmseg",
+    "lesion",
+    "sc",
+    "labeled",
+    "labels",
+    "level",
+    "levels",
+    "centerline",
+    "mask",
+)
+#: Labels SCT writes as probability maps (``sct_deepseg_gm``, ``sct_segment_graymatter``).
+_SOFT_LABELS = ("gmseg", "wmseg")
 
 
 def _is_label_rest(rest: str) -> bool:
@@ -137,28 +160,44 @@ def _is_label_rest(rest: str) -> bool:
     return first in _LABEL_WORDS
 
 
+def _has_label_word(stem: str) -> bool:
+    return any(word.lower() in _LABEL_WORDS for word in re.split(r"[_-]", stem))
+
+
 def _split_folder(folder: Path) -> tuple[dict[str, Path], dict[str, dict[str, Path]], list[Path]]:
-    """Images by stem, their labels by name, and label-like files without an image."""
+    """Images by stem, their labels by name, and label-like files without an image.
+
+    A file extending no image name whose name holds a label word
+    (``labels.nii.gz``, ``MNI-Poly-AMU_level_crop.nii.gz``) is a label of the
+    folder's own image (``t2/t2.nii.gz``), named by its stem; without such an
+    image it is reported.
+    """
     files = {stem_of(p): p for p in files_in(folder, _NIFTI)}
     images: dict[str, Path] = {}
     owners: dict[str, tuple[str, str]] = {}
+    loose: list[str] = []
     for name in sorted(files, key=len):
-        owner = next(
-            (
-                s
-                for s in sorted(images, key=len, reverse=True)
-                if name.startswith(s + "_") and _is_label_rest(name[len(s) + 1 :])
-            ),
-            None,
-        )
-        if owner is None:
-            images[name] = files[name]
-        else:
+        prefixes = [s for s in sorted(images, key=len, reverse=True) if name.startswith(s + "_")]
+        owner = next((s for s in prefixes if _is_label_rest(name[len(s) + 1 :])), None)
+        if owner is not None:
             owners[name] = (owner, name[len(owner) + 1 :])
+            continue
+        images[name] = files[name]
+        if not prefixes and _has_label_word(name):
+            loose.append(name)
     labels: dict[str, dict[str, Path]] = {s: {} for s in images}
     for name, (owner, rest) in owners.items():
         labels[owner][rest] = files[name]
-    orphans = [images.pop(s) for s in list(images) if _is_label_rest(s)]
+    orphans = []
+    main = folder.name if folder.name in images and folder.name not in loose else None
+    for stem in loose:
+        path = images.pop(stem)
+        extra = list(labels.pop(stem).values())
+        if main is None:
+            orphans += [path, *extra]
+        else:
+            labels[main][stem] = path
+            orphans += extra
     return images, labels, orphans
 
 
@@ -181,6 +220,7 @@ def _build_sct(root: Path) -> Found:
         images, labels, orphans = _split_folder(folder)
         for stem, path in images.items():
             case_id = stem if stem.startswith(folder.name) else f"{folder.name}_{stem}"
+            soft = {"kind": "soft", "clip": (0.0, 1.0)}
             cases.append(
                 Case(
                     case_id,
@@ -189,6 +229,7 @@ def _build_sct(root: Path) -> Found:
                     labels=labels[stem],
                     contrast=folder.name,
                     metadata={"folder": folder.name},
+                    label_options={n: dict(soft) for n in labels[stem] if n in _SOFT_LABELS},
                 )
             )
         problems += [

@@ -61,7 +61,8 @@ def _by_stem(folder: Path, suffixes, root: Path, problems: list[str]) -> dict[st
         if len(paths) > 1:
             problems.append(
                 f"duplicate files for {key!r}: "
-                f"{', '.join(relative(p, root) for p in paths)} (using the first)"
+                f"{', '.join(relative(p, root) for p in paths)} "
+                f"(using {relative(paths[0], root)})"
             )
         out[key] = paths[0]
     return dict(sorted(out.items(), key=lambda kv: natural_key(kv[0])))

@@ -28,9 +28,15 @@ from pathlib import Path
 
 import numpy as np
 
-from segloop.errors import CorruptFileError, InvalidImageError, UnsupportedFormatError
-from segloop.io.files import check_pixel_budget
-from segloop.io.image import Image
+from segloop.errors import (
+    CorruptFileError,
+    InvalidImageError,
+    SegloopError,
+    UnsupportedFormatError,
+)
+from segloop.io._quiet import captured_logs
+from segloop.io.files import atomic_output, check_pixel_budget
+from segloop.io.image import Image, default_direction
 
 __all__ = ["read_raster", "sidecar_spacing", "write_raster"]
 
@@ -78,6 +84,8 @@ def sidecar_spacing(path: Path, ndim: int) -> tuple[float, ...] | None:
 def _read_pillow(path: Path, kind: str) -> tuple[np.ndarray, dict]:
     from PIL import Image as PILImage
 
+    saved = PILImage.MAX_IMAGE_PIXELS
+    PILImage.MAX_IMAGE_PIXELS = None  # our budget check below replaces Pillow's bomb guard
     try:
         with PILImage.open(path) as im:
             check_pixel_budget((im.height, im.width, len(im.getbands())), np.uint16, path)
@@ -89,8 +97,14 @@ def _read_pillow(path: Path, kind: str) -> tuple[np.ndarray, dict]:
             elif mode == "1":
                 im = im.convert("L")
             array = np.asarray(im)
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise CorruptFileError(f"cannot decode image ({exc})", path=path) from exc
+    except SegloopError:
+        raise
+    except MemoryError:
+        raise
+    except Exception as exc:  # any decoder failure: the file is damaged or not an image
+        raise CorruptFileError(f"cannot decode image ({_one_line(exc)})", path=path) from exc
+    finally:
+        PILImage.MAX_IMAGE_PIXELS = saved
     return array, {"mode": mode}
 
 
@@ -98,14 +112,23 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, dict]:
     import tifffile
 
     try:
-        with tifffile.TiffFile(path) as tif:
+        with captured_logs("tifffile"), tifffile.TiffFile(path) as tif:
             series = tif.series[0]
             check_pixel_budget(series.shape, series.dtype, path)
             array = series.asarray()
             axes = series.axes
-    except (tifffile.TiffFileError, OSError, ValueError, IndexError) as exc:
-        raise CorruptFileError(f"cannot decode TIFF ({exc})", path=path) from exc
+    except SegloopError:
+        raise
+    except MemoryError:
+        raise
+    except Exception as exc:  # tifffile/imagecodecs raise many types for damaged files
+        raise CorruptFileError(f"cannot decode TIFF ({_one_line(exc)})", path=path) from exc
     return array, {"tiff_axes": axes}
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def read_raster(path: Path, *, kind: str = "image") -> Image:
@@ -148,7 +171,46 @@ def read_raster(path: Path, *, kind: str = "image") -> Image:
     return Image(array, spacing=spacing, kind=kind, channels=channels, metadata=meta)
 
 
-def write_raster(image: Image, path: Path, *, name_as: Path | None = None) -> None:
+def _check_geometry_kept(image: Image, path: Path, drop_geometry: bool) -> None:
+    """PNG and TIFF keep spacing (in a sidecar) but no origin or orientation."""
+    placed = (np.any(np.abs(image.origin) > 1e-6)
+              or not np.allclose(image.direction, default_direction(image.spatial_ndim)))
+    if placed and not drop_geometry:
+        fmt = "PNG" if path.suffix.lower() == ".png" else "TIFF"
+        origin = ", ".join(f"{o + 0.0:.4g}" for o in image.origin)
+        raise UnsupportedFormatError(
+            f"{fmt} keeps no origin or orientation, and this image is placed in space "
+            f"(origin {origin} mm, orientation {image.orientation}); write NIfTI or NRRD to "
+            "keep it, or pass --drop-geometry (drop_geometry=True) to write pixels only",
+            path=path)
+
+
+def _write_sidecar(image: Image, final: Path) -> None:
+    """Merge ``PixelSize`` into the BIDS sidecar beside ``final`` (old one kept as a version)."""
+    sidecar = final.with_name(final.name.split(".")[0] + ".json")
+    pixel_um = [round(s * 1000.0, 6) for s in image.spacing[::-1]]
+    info: dict = {}
+    if sidecar.is_file():
+        try:
+            info = json.loads(sidecar.read_text())
+        except (OSError, ValueError) as exc:
+            raise CorruptFileError(f"existing sidecar is not valid JSON ({exc}); not touching "
+                                   "it", path=sidecar) from exc
+        if not isinstance(info, dict):
+            raise CorruptFileError("existing sidecar is not a JSON object", path=sidecar)
+        unit = _UNIT_TO_MM.get(str(info.get("PixelSizeUnits", "um")))
+        old = info.get("PixelSize")
+        if unit and isinstance(old, list) and len(old) >= len(pixel_um) and np.allclose(
+                [float(v) * unit for v in old[: len(pixel_um)]],
+                [p / 1000.0 for p in pixel_um], rtol=1e-6):
+            return  # already right
+    info.update(PixelSize=pixel_um, PixelSizeUnits="um")
+    with atomic_output(sidecar, overwrite=True) as tmp:
+        tmp.write_text(json.dumps(info, indent=2) + "\n")
+
+
+def write_raster(image: Image, path: Path, *, name_as: Path | None = None,
+                 drop_geometry: bool = False) -> None:
     """Write a PNG or TIFF file (integer data; TIFF also float).
 
     Parameters
@@ -160,38 +222,42 @@ def write_raster(image: Image, path: Path, *, name_as: Path | None = None) -> No
     name_as : pathlib.Path, optional
         The file's final name, when ``path`` is a temporary file; the BIDS
         sidecar is named after it.
+    drop_geometry : bool
+        Write an image that is placed in space (non-zero origin, rotated or
+        flipped axes) although the format cannot record where.
 
     Raises
     ------
     UnsupportedFormatError
-        For data the format cannot hold (float PNG, 3D PNG, JPEG output).
+        For data the format cannot hold (float PNG, 3D PNG, JPEG output, or
+        an image placed in space without ``drop_geometry``).
     """
     suffix = path.suffix.lower()
+    final = path if name_as is None else name_as
     array = image.array
-    if suffix in (".png",):
+    if suffix not in (".png", ".tif", ".tiff"):
+        raise UnsupportedFormatError(f"cannot write {suffix} (lossy or read-only); "
+                                     "use .png, .tif or .nii.gz", path=final)
+    _check_geometry_kept(image, final, drop_geometry)
+    if suffix == ".png":
         if image.spatial_ndim != 2:
             raise UnsupportedFormatError("PNG holds 2D images; write a volume as NIfTI or TIFF",
-                                         path=path)
+                                         path=final)
         if not np.issubdtype(array.dtype, np.integer) and array.dtype != bool:
             raise UnsupportedFormatError(
-                f"PNG holds 8/16-bit integers, not {array.dtype}; use TIFF or NIfTI", path=path)
+                f"PNG holds 8/16-bit integers, not {array.dtype}; use TIFF or NIfTI", path=final)
         lo, hi = (int(array.min()), int(array.max())) if array.size else (0, 0)
         if lo < 0 or hi > 65535:
-            raise UnsupportedFormatError(f"values [{lo}, {hi}] do not fit 16-bit PNG", path=path)
+            raise UnsupportedFormatError(f"values [{lo}, {hi}] do not fit 16-bit PNG",
+                                         path=final)
         from PIL import Image as PILImage
 
         dtype = np.uint8 if hi <= 255 else np.uint16
         PILImage.fromarray(np.ascontiguousarray(array.astype(dtype))).save(path, format="PNG")
-    elif suffix in (".tif", ".tiff"):
+    else:
         import tifffile
 
         tifffile.imwrite(path, np.ascontiguousarray(array),
                          photometric="rgb" if image.channels else "minisblack")
-    else:
-        raise UnsupportedFormatError(f"cannot write {suffix} (lossy or read-only); "
-                                     "use .png, .tif or .nii.gz", path=path)
     if image.metadata.get("spacing_known", True) and not np.allclose(image.spacing, 1.0):
-        final = path if name_as is None else name_as
-        sidecar = final.with_name(final.name.split(".")[0] + ".json")
-        pixel_um = [round(s * 1000.0, 6) for s in image.spacing[::-1]]
-        sidecar.write_text(json.dumps({"PixelSize": pixel_um, "PixelSizeUnits": "um"}, indent=2))
+        _write_sidecar(image, final)

@@ -37,7 +37,14 @@ from segloop.errors import (
     SegloopError,
     UnsupportedFormatError,
 )
-from segloop.io.files import atomic_output, check_input_file, compound_suffix, keep_version
+from segloop.io.files import (
+    apply_default_mode,
+    atomic_output,
+    check_input_file,
+    compound_suffix,
+    keep_version,
+    write_errors,
+)
 from segloop.io.geometry import check_same_grid
 from segloop.io.image import KINDS, Image
 
@@ -59,7 +66,8 @@ class Format:
         """Import the reader or writer function lazily (keeps imports light)."""
         dotted = self.reader if which == "reader" else self.writer
         if dotted is None:
-            raise UnsupportedFormatError(f"segloop cannot write {self.name} files")
+            raise UnsupportedFormatError(f"segloop cannot write {self.name} files (lossy or "
+                                         "read-only); use .nii.gz, .nrrd, .png or .tif")
         module, func = dotted.rsplit(":", 1)
         return getattr(importlib.import_module(module), func)
 
@@ -189,7 +197,7 @@ def read_image(path: str | os.PathLike, *, kind: str | None = None, format: str 
         if nonfinite == "error":
             raise InvalidImageError(
                 f"{bad} of {image.array.size} voxels are NaN or infinite "
-                "(read with nonfinite='zero' to replace them by 0)", path=p)
+                "(--nonfinite zero, or nonfinite='zero', replaces them by 0)", path=p)
         if nonfinite == "zero":
             image.array = np.nan_to_num(image.array, nan=0.0, posinf=0.0, neginf=0.0)
     return image
@@ -221,9 +229,19 @@ def write_image(image: Image, path: str | os.PathLike, *, format: str | None = N
     """
     if not isinstance(image, Image):
         raise InvalidArgumentError(f"write_image needs an Image, got {type(image).__name__}")
-    p = Path(path)
     if format is not None and format not in FORMATS:
         raise InvalidArgumentError(f"unknown format {format!r}; one of {', '.join(FORMATS)}")
+    p = Path(path)
+    try:
+        _write(image, p, format, overwrite, options)
+    except SegloopError as exc:
+        # name the user's path, not a temporary file, in the message
+        if exc.path is None or Path(exc.path).name.startswith(f".{p.name}."):
+            raise type(exc)(exc.message, path=p) from exc
+        raise
+
+
+def _write(image: Image, p: Path, format: str | None, overwrite: bool, options: dict) -> None:
     # a path without an extension names a folder: a DICOM series
     fmt = FORMATS[format or ("dicom" if compound_suffix(p) == "" else format_of(p))]
     writer = fmt.load("writer")
@@ -243,16 +261,20 @@ def write_image(image: Image, path: str | os.PathLike, *, format: str | None = N
 def _write_detached(writer, image: Image, path: Path, overwrite: bool, options: dict) -> None:
     """Header + data formats (``.mhd``, ``.nhdr``): write both, then move both."""
     if path.exists() and not overwrite:
-        raise OutputExistsError("exists; pass overwrite to replace it", path=path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        raise OutputExistsError("exists; pass --overwrite (overwrite=True) to replace it",
+                                path=path)
+    with write_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        writer(image, staging / path.name, **options)
-        for produced in sorted(staging.iterdir()):
-            target = path.parent / produced.name
-            if target.exists():
-                keep_version(target)
-            os.replace(produced, target)
+        with write_errors(path):
+            writer(image, staging / path.name, **options)
+            for produced in sorted(staging.iterdir()):
+                target = path.parent / produced.name
+                if target.exists():
+                    keep_version(target)
+                apply_default_mode(produced)
+                os.replace(produced, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -54,8 +54,8 @@ from segloop.io.files import write_json
 from segloop.metrics.lesions import LesionDetection, lesion_detection
 from segloop.metrics.multiclass import (
     DEFAULT_METRICS,
-    _check_labels,
-    _check_metric_names,
+    check_labels,
+    check_metric_names,
     foreground_labels,
     label_metrics,
 )
@@ -411,8 +411,8 @@ def evaluate(
     reader's tolerance).  See the module docstring for the handling of
     empty masks and non-finite values.
     """
-    names = _check_metric_names(metrics)
-    chosen = None if labels is None else _check_labels(labels)
+    names = check_metric_names(metrics)
+    chosen = None if labels is None else check_labels(labels)
     pairs, problems = pair_files(pred, truth)
     cases = []
     for name, pred_file, truth_file in pairs:

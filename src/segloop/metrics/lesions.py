@@ -36,7 +36,7 @@ import numpy as np
 from scipy import ndimage
 
 from segloop.errors import InvalidArgumentError
-from segloop.metrics.overlap import _as_masks
+from segloop.metrics.overlap import as_masks
 
 __all__ = ["LesionDetection", "lesion_detection"]
 
@@ -170,7 +170,7 @@ def lesion_detection(pred, truth, *, connectivity=None, min_overlap_voxels=1) ->
     >>> lesion_detection(truth, truth, connectivity=1).n_truth
     2
     """
-    p, t = _as_masks(pred, truth)
+    p, t = as_masks(pred, truth)
     structure = _structure(p.ndim, connectivity)
     if (
         isinstance(min_overlap_voxels, bool)

@@ -31,17 +31,19 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from segloop.errors import InvalidArgumentError
-from segloop.metrics.overlap import FROM_COUNTS, _check_pair, confusion_counts
+from segloop.metrics.overlap import FROM_COUNTS, check_pair, confusion_counts
 from segloop.metrics.surface import (
     FROM_DISTANCES,
-    _check_spacing,
-    _symmetric,
+    check_spacing,
     surface_distances,
+    symmetric_statistic,
 )
 
 __all__ = [
     "DEFAULT_METRICS",
     "METRICS",
+    "check_labels",
+    "check_metric_names",
     "foreground_labels",
     "label_metrics",
     "mean_over_labels",
@@ -64,7 +66,7 @@ def _check_label_map(array: np.ndarray, name: str) -> None:
             )
 
 
-def _check_metric_names(metrics: Iterable[str]) -> tuple[str, ...]:
+def check_metric_names(metrics: Iterable[str]) -> tuple[str, ...]:
     """Validate metric names, keeping their order and dropping repeats.
 
     Parameters
@@ -84,30 +86,63 @@ def _check_metric_names(metrics: Iterable[str]) -> tuple[str, ...]:
 
     Examples
     --------
-    >>> _check_metric_names(["dice", "hd95", "dice"])
+    >>> check_metric_names(["dice", "hd95", "dice"])
     ('dice', 'hd95')
     """
     names = (metrics,) if isinstance(metrics, str) else tuple(metrics)
     unknown = [m for m in names if m not in METRICS]
     if unknown:
         raise InvalidArgumentError(
-            f"unknown metric(s) {', '.join(map(repr, unknown))}; choose from {', '.join(METRICS)}"
+            f"unknown metric(s) {', '.join(map(repr, unknown))} (--metrics); "
+            f"choose from {', '.join(METRICS)}"
         )
     if not names:
-        raise InvalidArgumentError("metrics must name at least one metric")
+        raise InvalidArgumentError("metrics (--metrics) must name at least one metric")
     return tuple(dict.fromkeys(names))
 
 
-def _check_labels(labels: Iterable) -> list[int]:
+def check_labels(labels: Iterable) -> list[int]:
+    """Validate the labels to score: positive integers, sorted, each once.
+
+    Parameters
+    ----------
+    labels : iterable of int
+        Label values (CLI: ``--labels``).
+
+    Returns
+    -------
+    list of int
+        The labels, sorted, without repeats.
+
+    Raises
+    ------
+    InvalidArgumentError
+        For a value that is not a positive integer (the message names it),
+        or no label at all.
+
+    Examples
+    --------
+    >>> check_labels([3, 1, 3])
+    [1, 3]
+    >>> check_labels([2, -1])
+    Traceback (most recent call last):
+    ...
+    segloop.errors.InvalidArgumentError: label -1 cannot be scored: labels (--labels) ...
+    """
     values = []
     for label in labels:
         if isinstance(label, bool) or not isinstance(label, int | np.integer):
-            raise InvalidArgumentError(f"labels must be integers, got {label!r}")
-        if label == 0:
-            raise InvalidArgumentError("label 0 is the background and cannot be scored")
+            raise InvalidArgumentError(
+                f"labels (--labels) must be positive integers, got {label!r}"
+            )
+        if label <= 0:
+            why = " (0 is the background)" if label == 0 else ""
+            raise InvalidArgumentError(
+                f"label {int(label)} cannot be scored: labels (--labels) are positive integers{why}"
+            )
         values.append(int(label))
     if not values:
-        raise InvalidArgumentError("labels must name at least one label")
+        raise InvalidArgumentError("labels (--labels) must name at least one label")
     return sorted(set(values))
 
 
@@ -130,7 +165,7 @@ def foreground_labels(pred, truth) -> list[int]:
     >>> foreground_labels(np.array([[0, 3]]), np.array([[1, 1]]))
     [1, 3]
     """
-    p, t = _check_pair(pred, truth)
+    p, t = check_pair(pred, truth)
     values = np.union1d(np.unique(p), np.unique(t))
     return [int(v) for v in values if v != 0]
 
@@ -186,12 +221,12 @@ def label_metrics(
     >>> label_metrics(truth, truth, metrics=["dice", "assd"])
     {2: {'dice': 1.0, 'assd': 0.0}}
     """
-    p, t = _check_pair(pred, truth)
+    p, t = check_pair(pred, truth)
     _check_label_map(p, "pred")
     _check_label_map(t, "truth")
-    names = _check_metric_names(metrics)
-    sampling = _check_spacing(spacing, p.ndim)
-    chosen = foreground_labels(p, t) if labels is None else _check_labels(labels)
+    names = check_metric_names(metrics)
+    sampling = check_spacing(spacing, p.ndim)
+    chosen = foreground_labels(p, t) if labels is None else check_labels(labels)
     wants_counts = any(m in FROM_COUNTS for m in names)
     wants_surface = any(m in FROM_DISTANCES for m in names)
     results = {}
@@ -204,7 +239,11 @@ def label_metrics(
         if wants_surface:
             distances = surface_distances(p_mask, t_mask, spacing=sampling)
             values.update(
-                {m: _symmetric(distances, FROM_DISTANCES[m]) for m in names if m in FROM_DISTANCES}
+                {
+                    m: symmetric_statistic(distances, FROM_DISTANCES[m])
+                    for m in names
+                    if m in FROM_DISTANCES
+                }
             )
         results[label] = {m: float(values[m]) for m in names}
     return results

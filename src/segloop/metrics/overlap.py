@@ -46,6 +46,8 @@ from segloop.errors import InvalidArgumentError
 
 __all__ = [
     "FROM_COUNTS",
+    "as_masks",
+    "check_pair",
     "confusion_counts",
     "dice",
     "iou",
@@ -68,7 +70,7 @@ def _as_array(values, name: str) -> np.ndarray:
     return array
 
 
-def _check_pair(pred, truth) -> tuple[np.ndarray, np.ndarray]:
+def check_pair(pred, truth) -> tuple[np.ndarray, np.ndarray]:
     """Validate a prediction and a reference of the same 2D or 3D shape.
 
     Parameters
@@ -90,7 +92,7 @@ def _check_pair(pred, truth) -> tuple[np.ndarray, np.ndarray]:
     Examples
     --------
     >>> import numpy as np
-    >>> _check_pair(np.zeros((2, 3)), np.zeros((3, 2)))
+    >>> check_pair(np.zeros((2, 3)), np.zeros((3, 2)))
     Traceback (most recent call last):
     ...
     segloop.errors.InvalidArgumentError: pred and truth must have the same shape, got pred (2, 3)...
@@ -104,8 +106,8 @@ def _check_pair(pred, truth) -> tuple[np.ndarray, np.ndarray]:
     return p, t
 
 
-def _as_masks(pred, truth) -> tuple[np.ndarray, np.ndarray]:
-    """Validate two inputs (see :func:`_check_pair`) and return boolean masks.
+def as_masks(pred, truth) -> tuple[np.ndarray, np.ndarray]:
+    """Validate two inputs (see :func:`check_pair`) and return boolean masks.
 
     Parameters
     ----------
@@ -120,11 +122,11 @@ def _as_masks(pred, truth) -> tuple[np.ndarray, np.ndarray]:
     Examples
     --------
     >>> import numpy as np
-    >>> p, t = _as_masks(np.array([[0.0, 1.0]]), np.array([[2, 0]]))
+    >>> p, t = as_masks(np.array([[0.0, 1.0]]), np.array([[2, 0]]))
     >>> p.tolist(), t.tolist()
     ([[False, True]], [[True, False]])
     """
-    p, t = _check_pair(pred, truth)
+    p, t = check_pair(pred, truth)
     return p.astype(bool, copy=False), t.astype(bool, copy=False)
 
 
@@ -153,7 +155,7 @@ def confusion_counts(pred, truth) -> tuple[int, int, int, int]:
     >>> confusion_counts(np.array([[1, 1, 0, 0]]), np.array([[0, 1, 1, 0]]))
     (1, 1, 1, 1)
     """
-    p, t = _as_masks(pred, truth)
+    p, t = as_masks(pred, truth)
     tp = int(np.count_nonzero(p & t))
     n_pred = int(np.count_nonzero(p))
     n_truth = int(np.count_nonzero(t))

@@ -43,17 +43,19 @@ import numpy as np
 from scipy import ndimage
 
 from segloop.errors import InvalidArgumentError
-from segloop.metrics.overlap import _as_masks
+from segloop.metrics.overlap import as_masks
 
 __all__ = [
     "FROM_DISTANCES",
     "SurfaceDistances",
     "assd",
+    "check_spacing",
     "hausdorff",
     "hausdorff95",
     "surface_distances",
     "surface_mask",
     "surface_scores",
+    "symmetric_statistic",
 ]
 
 
@@ -74,7 +76,7 @@ class SurfaceDistances(NamedTuple):
     truth_to_pred: np.ndarray
 
 
-def _check_spacing(spacing, ndim: int) -> tuple[float, ...]:
+def check_spacing(spacing, ndim: int) -> tuple[float, ...]:
     """Return ``spacing`` as ``ndim`` positive floats (None means 1 along every axis)."""
     if spacing is None:
         return (1.0,) * ndim
@@ -114,7 +116,7 @@ def surface_mask(mask) -> np.ndarray:
            [0, 1, 1, 1, 0],
            [0, 0, 0, 0, 0]])
     """
-    mask, _ = _as_masks(mask, mask)
+    mask, _ = as_masks(mask, mask)
     return _surface(mask)
 
 
@@ -171,8 +173,8 @@ def surface_distances(pred, truth, *, spacing=None) -> SurfaceDistances:
     >>> d.pred_to_truth.tolist(), d.truth_to_pred.tolist()
     ([6.0, 4.0, 2.0], [2.0])
     """
-    p, t = _as_masks(pred, truth)
-    sampling = _check_spacing(spacing, p.ndim)
+    p, t = as_masks(pred, truth)
+    sampling = check_spacing(spacing, p.ndim)
     union = (p | t).astype(np.uint8)
     if not union.any():
         return SurfaceDistances(np.zeros(0), np.zeros(0))
@@ -185,7 +187,7 @@ def surface_distances(pred, truth, *, spacing=None) -> SurfaceDistances:
     )
 
 
-def _symmetric(distances: SurfaceDistances, statistic) -> float:
+def symmetric_statistic(distances: SurfaceDistances, statistic) -> float:
     """Apply ``statistic`` to both directed distance sets, with the empty-mask convention."""
     forward, backward = distances
     if forward.size == 0 and backward.size == 0:
@@ -250,7 +252,7 @@ def hausdorff95(pred, truth, *, spacing=None) -> float:
     >>> hausdorff95(np.roll(truth, 1, axis=0), truth, spacing=(3.0, 1.0))
     3.0
     """
-    return _symmetric(surface_distances(pred, truth, spacing=spacing), _hd95)
+    return symmetric_statistic(surface_distances(pred, truth, spacing=spacing), _hd95)
 
 
 def hausdorff(pred, truth, *, spacing=None) -> float:
@@ -289,7 +291,7 @@ def hausdorff(pred, truth, *, spacing=None) -> float:
     >>> hausdorff(pred, truth)
     5.0
     """
-    return _symmetric(surface_distances(pred, truth, spacing=spacing), _hausdorff)
+    return symmetric_statistic(surface_distances(pred, truth, spacing=spacing), _hausdorff)
 
 
 def assd(pred, truth, *, spacing=None) -> float:
@@ -337,7 +339,7 @@ def assd(pred, truth, *, spacing=None) -> float:
     >>> assd(pred, truth)  # (3 + 2 + 1 + 1) / 4
     1.75
     """
-    return _symmetric(surface_distances(pred, truth, spacing=spacing), _assd)
+    return symmetric_statistic(surface_distances(pred, truth, spacing=spacing), _assd)
 
 
 def surface_scores(pred, truth, *, spacing=None) -> dict[str, float]:
@@ -371,4 +373,4 @@ def surface_scores(pred, truth, *, spacing=None) -> dict[str, float]:
     {'hd95': 2.9, 'hausdorff': 3.0, 'assd': 1.75}
     """
     distances = surface_distances(pred, truth, spacing=spacing)
-    return {name: _symmetric(distances, stat) for name, stat in FROM_DISTANCES.items()}
+    return {name: symmetric_statistic(distances, stat) for name, stat in FROM_DISTANCES.items()}
