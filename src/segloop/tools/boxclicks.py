@@ -1,0 +1,431 @@
+"""Box + clicks ("FrameCut"): a GrabCut-like graph cut from a bounding box, corrected by clicks.
+
+Everything outside the box is background. Inside, foreground and background
+intensity models (:mod:`segloop.tools.intensity_model`) are fitted, the box
+is cut (:mod:`segloop.tools.cutgraph`), the models are refitted on the new
+segmentation and the box is cut again, a few times (Rother et al. 2004). The
+background model always sees a ring of voxels around the box (a quarter of
+the box's size on each side). Unlike GrabCut, the first foreground model is
+fitted on the core of the box (the inscribed ellipse/ellipsoid shrunk to
+70 %) and the first background model also on the box's corners (outside the
+inscribed ellipse): a tight box's centre is mostly object and its corners
+mostly background, while fitting the object model on the whole box lets the
+background inside the box pass for object (on the four 3D BRATS tumour
+boxes of the tests: Dice 0.72-0.93 from the box alone instead of 0.41-0.93,
+and a first max-flow up to 10 times faster).
+After each cut only the largest connected piece (and pieces holding positive
+clicks) is kept, for the result and for the next model fit, so that stray
+voxels of similar intensity do not teach the foreground model. An empty cut
+is not taken: the box keeps its previous estimate (at first, that core).
+
+Only the box is a graph: its voxels' edges to the outside become sink
+capacities (the outside is fixed background), so the cost of a cut does not
+depend on the image size.
+
+A click says "this voxel is foreground" (positive) or "background"
+(negative). It becomes a hard seed (a disc/ball of radius ``radius`` mm, or
+half the distance from the click to the current boundary if larger) plus a
+soft prior for the clicked class that decays with the geodesic distance from
+the click (Price et al. 2010; :mod:`segloop.tools.click_prior`): within
+homogeneous tissue it reaches about as far as the click is from the current
+boundary, and it stops at edges. The models are then refitted once. If the
+prior of a click would leave nothing of the object, it is halved (up to three
+times, then dropped). Each click changes only terminal capacities, so the
+max-flow resumes from the previous one.
+
+References
+----------
+Rother, C., Kolmogorov, V., Blake, A. (2004). GrabCut: interactive foreground
+extraction using iterated graph cuts. SIGGRAPH.
+Price, B., Morse, B., Cohen, S. (2010). Geodesic graph cut for interactive
+image segmentation. CVPR.
+
+Examples
+--------
+>>> from segloop.data.phantoms import phantom_2d
+>>> ph = phantom_2d((96, 96), seed=2, n_blobs=1, thin_structures=False)
+>>> truth = ph.label == 1
+>>> ys, xs = np.nonzero(truth)
+>>> mask = box_clicks(ph.image, [[ys.min(), xs.min()], [ys.max(), xs.max()]])
+>>> bool(2 * (mask & truth).sum() / (mask.sum() + truth.sum()) >= 0.95)
+True
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+from segloop.errors import InvalidArgumentError
+from segloop.tools.click_prior import ClickPrior, click_prior, edge_strength
+from segloop.tools.cutgraph import (
+    CutGraph,
+    boundary_weights,
+    check_image,
+    check_options,
+    check_spacing,
+    hard_capacity,
+    keep_seeded,
+    model_options,
+    tlinks,
+)
+from segloop.tools.intensity_model import fit_model, quantize
+from segloop.tools.spec import ToolSpec
+
+__all__ = ["DEFAULT_LAM", "BoxClicksSession", "SPEC", "box_clicks"]
+
+#: Default weight of the regional term (tuned on chest X-ray, CT and FLAIR slices).
+DEFAULT_LAM = 0.5
+
+_CORE = 0.7  # the first foreground model: the ellipse inscribed in the box, shrunk so much
+
+
+@dataclass
+class _Click:
+    point: tuple[int, ...]  # image coordinates
+    positive: bool
+    reach: ClickPrior  # hard seeds and soft prior, box coordinates
+    before: tuple  # state before the click: (mask, costs)
+
+
+def _check_box(box, shape) -> tuple[np.ndarray, np.ndarray]:
+    """``[[y0, x0], [y1, x1]]`` (inclusive corners) -> ``lo``, ``hi`` (exclusive)."""
+    nd = len(shape)
+    try:
+        arr = np.asarray(box, dtype=np.float64)
+    except (TypeError, ValueError):
+        arr = np.empty(0)
+    if arr.shape != (2, nd) or not np.all(np.isfinite(arr)):
+        raise InvalidArgumentError(f"box must be two corners [[{', '.join('zyx'[-nd:])}], [...]] "
+                                   f"in array order, got box={box!r}")
+    corners = np.rint(arr).astype(np.int64)
+    lo, hi = corners.min(axis=0), corners.max(axis=0) + 1
+    if np.any(lo < 0) or np.any(hi > np.asarray(shape)):
+        raise InvalidArgumentError(f"box={box!r} reaches outside the image of shape {tuple(shape)}")
+    if np.any(hi - lo < 2):
+        raise InvalidArgumentError(f"box={box!r} has zero size: it must span at least 2 voxels "
+                                   f"along every axis")
+    if np.all(lo == 0) and np.all(hi == np.asarray(shape)):
+        raise InvalidArgumentError(f"box={box!r} covers the whole image: nothing is known to be "
+                                   f"background")
+    return lo, hi
+
+
+class BoxClicksSession:
+    """Box + clicks segmentation that keeps its graph between clicks.
+
+    Parameters
+    ----------
+    image : ndarray
+        ``(y, x)`` or ``(z, y, x)`` intensities (plus a channel axis).
+    spacing : sequence of float, optional
+        Voxel size in array order (default 1).
+    lam, sigma, model, connectivity
+        As in :func:`segloop.tools.graphcut.graph_cut`.
+    channel_axis : int, optional
+        Axis of the colour channels.
+    iterations : int
+        Model refits and cuts after setting the box (fewer if it converges).
+    radius : float
+        Smallest radius of a click's hard seed, in physical units.
+
+    Attributes
+    ----------
+    box : tuple of ndarray or None
+        ``(lo, hi)``: the box's first voxel and one past its last, per axis.
+    clicks : list
+        The clicks so far, oldest first, each with ``point`` (image
+        coordinates) and ``positive``.
+
+    Examples
+    --------
+    >>> from segloop.data.phantoms import phantom_2d
+    >>> ph = phantom_2d((96, 96), seed=0, n_blobs=1, thin_structures=False)
+    >>> s = BoxClicksSession(ph.image)
+    >>> ys, xs = np.nonzero(ph.label == 1)
+    >>> first = s.set_box([[ys.min(), xs.min()], [ys.max(), xs.max()]])
+    >>> after = s.add_click([int(ys.mean()), int(xs.mean())], positive=True)
+    >>> bool(after[int(ys.mean()), int(xs.mean())]), len(s.clicks)
+    (True, 1)
+    >>> bool((s.undo() == first).all()), len(s.clicks)
+    (True, 0)
+    """
+
+    def __init__(self, image, *, spacing=None, lam: float = DEFAULT_LAM, sigma=None,
+                 model: str = "histogram", channel_axis=None, iterations: int = 5,
+                 radius: float = 1.0, connectivity: int = 1):
+        self._pixels = check_image(image, channel_axis=channel_axis)
+        self.shape = self._pixels.shape[:-1]
+        self.spacing = check_spacing(spacing, len(self.shape))
+        check_options(lam=lam, sigma=sigma, model=model, connectivity=connectivity,
+                      radius=radius, ndim=len(self.shape))
+        if not (isinstance(iterations, numbers.Integral) and iterations >= 1):
+            raise InvalidArgumentError(f"iterations must be an integer >= 1, got "
+                                       f"iterations={iterations!r}")
+        self.lam, self.sigma, self.model = float(lam), sigma, model
+        self.iterations, self.radius = int(iterations), float(radius)
+        self.connectivity = connectivity
+        self.box: tuple[np.ndarray, np.ndarray] | None = None
+        self.clicks: list[_Click] = []
+        self._box_mask: np.ndarray | None = None
+
+    @property
+    def mask(self) -> np.ndarray | None:
+        """The current segmentation, full size (None before :meth:`set_box`)."""
+        if self._box_mask is None:
+            return None
+        out = np.zeros(self.shape, dtype=bool)
+        out[self._inner] = self._box_mask
+        return out
+
+    # ----------------------------------------------------------------- box
+
+    def set_box(self, box) -> np.ndarray:
+        """Segment inside ``box`` (inclusive corners ``[[y0, x0], [y1, x1]]``); clears clicks."""
+        lo, hi = _check_box(box, self.shape)
+        self.box, self.clicks = (lo, hi), []
+        self._inner = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+        ring = np.maximum(np.ceil(0.25 * (hi - lo)), 4).astype(np.int64)
+        clo, chi = np.maximum(lo - ring, 0), np.minimum(hi + ring, self.shape)
+        crop = self._pixels[tuple(slice(a, b) for a, b in zip(clo, chi, strict=True))]
+        in_crop = tuple(slice(a - c, b - c) for a, b, c in zip(lo, hi, clo, strict=True))
+        inside = np.zeros(crop.shape[:-1], dtype=bool)
+        inside[in_crop] = True
+        self._quantized = quantize(crop, channel_axis=-1)
+        self._codes = self._quantized.codes[in_crop]
+        self._px, self._ring = crop[in_crop], crop[~inside]
+        self._build_links(lo, hi)
+        shape = self._px.shape[:-1]
+        self._fg, self._bg = np.zeros(shape, bool), np.zeros(shape, bool)
+        self._prior = [np.zeros(shape, np.float32), np.zeros(shape, np.float32)]
+        self._grad = None
+        self._graph, self._costs = None, None
+        grids = np.ogrid[tuple(slice(0, n) for n in shape)]
+        radius2 = sum(((g - (n - 1) / 2) / (n / 2)) ** 2 for g, n in zip(grids, shape, strict=True))
+        mask, corners = radius2 <= _CORE**2, radius2 > 1.0
+        for it in range(self.iterations):
+            self._costs = self._fit(mask, corners if it == 0 else None)
+            new = self._solve()
+            if not new.any():
+                break
+            changed = np.count_nonzero(new != mask)
+            mask = new
+            if changed <= 1e-3 * mask.size:
+                break
+        self._box_mask = mask
+        return self.mask
+
+    def _build_links(self, lo, hi):
+        """Edge weights inside the box, and the box's edges to the (background) outside."""
+        elo, ehi = np.maximum(lo - 1, 0), np.minimum(hi + 1, self.shape)
+        ext = self._pixels[tuple(slice(a, b) for a, b in zip(elo, ehi, strict=True))]
+        weights, self.sigma = boundary_weights(ext, spacing=self.spacing, sigma=self.sigma,
+                                               connectivity=self.connectivity)
+        inner = tuple(slice(a - e, b - e) for a, b, e in zip(lo, hi, elo, strict=True))
+        inside = np.zeros(ext.shape[:-1], dtype=bool)
+        inside[inner] = True
+        out = np.zeros(ext.shape[:-1])
+        for off, w in weights:
+            src = tuple(slice(0, -1) if o > 0 else slice(1, None) if o < 0 else slice(None)
+                        for o in off)
+            dst = tuple(slice(1, None) if o > 0 else slice(0, -1) if o < 0 else slice(None)
+                        for o in off)
+            a, b, ws = inside[src], inside[dst], w[src]
+            out[src] += np.where(a & ~b, ws, 0.0)
+            out[dst] += np.where(~a & b, ws, 0.0)
+        self._weights = [(off, w[inner]) for off, w in weights]
+        self._out_sink = out[inner]
+        self._hard = hard_capacity(weights)
+
+    # ----------------------------------------------------------------- cuts
+
+    def _fit(self, mask, bg=None):
+        """Costs of both labels from models of ``mask`` (+ seeds) and of ``bg`` (default: the rest).
+
+        The ring around the box is always background.
+        """
+        fg = (mask | self._fg) & ~self._bg
+        bg = ~fg if bg is None else bg
+        if not fg.any():
+            return self._costs
+        q = self._quantized
+        opts = model_options(self.model, self._px.shape[-1])
+        fit = [fit_model(self.model, s, lo=q.lo, hi=q.hi, **opts)
+               for s in (self._px[fg], np.concatenate([self._ring, self._px[bg]]))]
+        return tuple(m.nll(q.centres).astype(np.float32)[self._codes] for m in fit)
+
+    def _solve(self) -> np.ndarray:
+        cost_fg, cost_bg = self._costs
+        source, sink = tlinks(cost_fg + self._prior[0], cost_bg + self._prior[1], lam=self.lam,
+                              hard=self._hard, fg_seeds=self._fg, bg_seeds=self._bg)
+        sink += self._out_sink
+        if self._graph is None:
+            self._graph = CutGraph(self._weights, source, sink)
+            del self._weights
+        else:
+            self._graph.update(source, sink)
+        return keep_seeded(self._graph.mask(), self._fg, largest=True)
+
+    # ----------------------------------------------------------------- clicks
+
+    def add_click(self, point, positive: bool = True) -> np.ndarray:
+        """Add a positive (foreground) or negative click and return the corrected mask.
+
+        Raises
+        ------
+        segloop.errors.InvalidArgumentError
+            No box yet, or ``point`` outside the image or the box.
+        """
+        if self.box is None:
+            raise InvalidArgumentError("set a box before clicking (BoxClicksSession.set_box)")
+        p = self._check_point(point)
+        click = self._click(p, bool(positive))
+        self.clicks.append(click)
+        self._apply_clicks()
+        mask = self._solve()
+        for factor in (0.5, 0.5, 0.5, 0.0):  # a click's prior must not wipe out the object
+            if mask.any():
+                break
+            click.reach.prior[...] *= factor
+            self._apply_clicks()
+            mask = self._solve()
+        if mask.any():
+            self._costs = self._fit(mask)
+            refined = self._solve()
+            mask = refined if refined.any() else mask
+        self._box_mask = mask
+        return self.mask
+
+    def undo(self) -> np.ndarray:
+        """Remove the last click; return the mask as it was before it."""
+        if not self.clicks:
+            raise InvalidArgumentError("no click to undo")
+        click = self.clicks.pop()
+        self._box_mask, self._costs = click.before
+        self._apply_clicks()
+        self._solve()  # keep the graph's flow in step with the restored capacities
+        return self.mask
+
+    def _check_point(self, point) -> np.ndarray:
+        nd = len(self.shape)
+        try:
+            arr = np.asarray(point, dtype=np.float64)
+        except (TypeError, ValueError):
+            arr = np.empty(0)
+        if arr.shape != (nd,) or not np.all(np.isfinite(arr)):
+            raise InvalidArgumentError(f"point must be {nd} finite numbers (array order), got "
+                                       f"point={point!r}")
+        idx = np.rint(arr).astype(np.int64)
+        if np.any(idx < 0) or np.any(idx >= np.asarray(self.shape)):
+            raise InvalidArgumentError(f"point={point!r} lies outside the image of shape "
+                                       f"{self.shape}")
+        lo, hi = self.box
+        if np.any(idx < lo) or np.any(idx >= hi):
+            raise InvalidArgumentError(f"point={point!r} lies outside the box "
+                                       f"{[lo.tolist(), (hi - 1).tolist()]}")
+        return idx - lo
+
+    def _click(self, p: np.ndarray, positive: bool) -> _Click:
+        """Hard seed ball and geodesic soft prior of a click at ``p`` (box coordinates)."""
+        if self._grad is None:
+            self._grad = edge_strength(self._px, spacing=self.spacing)
+        reach = click_prior(self._box_mask, p, positive, gradient=self._grad,
+                            spacing=self.spacing, radius=self.radius)
+        point = tuple(int(v) for v in p + self.box[0])
+        return _Click(point, positive, reach, (self._box_mask, self._costs))
+
+    def _apply_clicks(self):
+        """Seeds and priors of all clicks, in order (a later click wins)."""
+        self._fg[...] = False
+        self._bg[...] = False
+        for prior in self._prior:
+            prior[...] = 0.0
+        for c in self.clicks:
+            mine, other = (self._fg, self._bg) if c.positive else (self._bg, self._fg)
+            mine[c.reach.seeds] = True
+            other[c.reach.seeds] = False
+            self._prior[1 if c.positive else 0][c.reach.window] += c.reach.prior
+
+
+def box_clicks(image, box, *, positive=(), negative=(), spacing=None, iterations: int = 5,
+               lam: float = DEFAULT_LAM, sigma=None, model: str = "histogram",
+               channel_axis=None, radius: float = 1.0, connectivity: int = 1) -> np.ndarray:
+    """Segment the object in a bounding box, optionally corrected by clicks.
+
+    Parameters
+    ----------
+    image : ndarray
+        ``(y, x)`` or ``(z, y, x)`` intensities; with ``channel_axis``, colour.
+    box : array_like
+        Two opposite corners ``[[y0, x0], [y1, x1]]`` (``[[z0, y0, x0], ...]``
+        in 3D), both **inclusive** (the voxels a user drags from and to), in
+        any order. It must span at least 2 voxels on every axis.
+    positive, negative : sequence of points
+        Clicks ``[[y, x], ...]`` inside the box on missed object / on wrongly
+        included background. They are applied one at a time, positive ones
+        first, as :meth:`BoxClicksSession.add_click` does.
+    spacing : sequence of float, optional
+        Voxel size in array order (default 1).
+    iterations : int
+        GrabCut iterations (model refit + cut) after the box.
+    lam, sigma, model, connectivity
+        As in :func:`segloop.tools.graphcut.graph_cut`.
+    channel_axis : int, optional
+        Axis of the colour channels.
+    radius : float
+        Smallest radius of a click's hard seed, in physical units.
+
+    Returns
+    -------
+    ndarray of bool
+        The foreground (always inside the box).
+
+    Raises
+    ------
+    segloop.errors.InvalidArgumentError
+        NaN/Inf or non-2D/3D image, a box of zero size, outside the image or
+        covering all of it, a click outside the box, or a bad option.
+
+    Examples
+    --------
+    >>> img = np.zeros((40, 40)); img[10:30, 12:28] = 1.0
+    >>> m = box_clicks(img, [[8, 10], [31, 29]])
+    >>> int(m.sum()), bool(m[10:30, 12:28].all())
+    (320, True)
+    """
+    session = BoxClicksSession(image, spacing=spacing, lam=lam, sigma=sigma, model=model,
+                               channel_axis=channel_axis, iterations=iterations, radius=radius,
+                               connectivity=connectivity)
+    session.set_box(box)
+    for points, sign in ((positive, True), (negative, False)):
+        for point in list(points if points is not None else ()):
+            session.add_click(point, positive=sign)
+    return session.mask
+
+
+def _apply(image, label, *, spacing, box, positive=(), negative=(), channel_axis=None,
+           **options):
+    return box_clicks(image, box, positive=positive, negative=negative, spacing=spacing,
+                      channel_axis=channel_axis, **options).astype(np.uint8)
+
+
+SPEC = ToolSpec(
+    name="boxclicks",
+    summary="box + clicks (GrabCut-like): bounding box, then positive/negative clicks (2D/3D)",
+    apply=_apply,
+    params={
+        "box": "two inclusive corners [[y0, x0], [y1, x1]] / [[z0, y0, x0], [z1, y1, x1]]",
+        "positive": "clicks on missed object [[y, x], ...] (applied first)",
+        "negative": "clicks on wrongly included background [[y, x], ...]",
+        "iterations": "model refits after the box (default 5)",
+        "lam": f"weight of the intensity term vs the boundary term (default {DEFAULT_LAM})",
+        "sigma": "intensity scale of the boundary term (default: from the image)",
+        "model": "intensity model: histogram (default) or gmm",
+        "radius": "smallest click seed radius in mm (default 1)",
+        "connectivity": "1 (4/6-neighbours, default) or ndim (8/26-neighbours)",
+    },
+    ndims=(2, 3),
+    required=("box",),
+)

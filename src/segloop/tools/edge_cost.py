@@ -1,0 +1,333 @@
+"""Edge costs of intelligent scissors (Mortensen & Barrett), spacing-aware.
+
+The cost of the link from pixel ``p`` to its 8-neighbour ``q`` is
+
+``l(p, q) = (w_Z f_Z(q) + w_G f_G(q) + w_D f_D(p, q)) * |q - p| / s``
+
+with ``f_Z`` 0 on Laplacian-of-Gaussian zero crossings (where the gradient
+exceeds 5 % of ``G_max``, so that noise in flat regions does not count) and 1
+elsewhere, ``f_G = 1 - G / G_max`` for the gradient magnitude ``G``
+(``G_max`` its 99.5th percentile), and ``f_D`` the gradient-direction term
+that favours paths running along edges and penalises sharp turns. ``|q - p|``
+is the physical length of the link and ``s`` the finest pixel size, so that a
+path's cost approximates the integral of the local cost along it (Mortensen &
+Barrett scale only ``f_G`` by the link length; scaling the whole cost keeps
+anisotropic pixels right). An intensity window clips the image first, so that
+only edges inside it count; a multi-channel image (``channel_axis``) sums the
+squared gradients and Laplacians of its channels (the direction is the
+strongest channel's).
+
+References
+----------
+.. [1] E. N. Mortensen and W. A. Barrett, "Interactive segmentation with
+       intelligent scissors", Graphical Models and Image Processing 60(5),
+       349-384, 1998.
+
+Examples
+--------
+>>> import numpy as np
+>>> image = np.zeros((6, 6)); image[:, 3:] = 1.0
+>>> cost = local_cost(image)
+>>> bool(cost[:, 2:4].mean() < cost[:, 0].mean())
+True
+>>> edge_costs(image).links.shape
+(8, 6, 6)
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from segloop.errors import InvalidArgumentError
+
+__all__ = ["DEFAULT_WEIGHTS", "MAX_COST_PER_LENGTH", "OFFSETS", "EdgeCosts", "check_image",
+           "check_window", "edge_costs", "local_cost"]
+
+#: The 8 neighbour offsets ``(dy, dx)``, in the order of the link axis.
+OFFSETS = np.array([(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)])
+
+#: Weights of zero crossing, gradient magnitude and gradient direction (Mortensen & Barrett
+#: used 0.43, 0.14, 0.43; these did better on chest X-ray lungs and CT organ slices).
+DEFAULT_WEIGHTS = {"zero_crossing": 0.3, "magnitude": 0.3, "direction": 0.4}
+
+_FLOOR = 1e-3  # every link costs at least this much per unit length (no free detours)
+
+#: Upper bound of a link's cost per pixel of length (each term is at most 1).
+MAX_COST_PER_LENGTH = 1.0 + _FLOOR
+
+
+def check_image(image, *, ndim: int | None = 2, channel_axis: int | None = None,
+                spacing=None) -> tuple[np.ndarray, np.ndarray]:
+    """Validate an image and its spacing; return ``(float image, spacing)``.
+
+    The image comes back as float64 with the channels last, ``(y, x, c)`` (one
+    channel for a grey image). ``ndim=None`` accepts 2D and 3D images.
+
+    Raises
+    ------
+    segloop.errors.InvalidArgumentError
+        A wrong number of axes, an empty image, NaN/Inf values or a bad spacing.
+
+    Examples
+    --------
+    >>> arr, sp = check_image(np.zeros((4, 5, 3)), channel_axis=-1)
+    >>> arr.shape, sp.tolist()
+    ((4, 5, 3), [1.0, 1.0])
+    """
+    arr = np.asarray(image)
+    if ndim is None:
+        ndim = _spatial_ndim(arr, channel_axis)
+    if channel_axis is not None:
+        if not isinstance(channel_axis, numbers.Integral) or isinstance(channel_axis, bool) \
+                or arr.ndim != ndim + 1 or not -arr.ndim <= channel_axis < arr.ndim:
+            raise InvalidArgumentError(
+                f"image with channel_axis={channel_axis} must have {ndim + 1} axes, "
+                f"got shape {arr.shape}")
+        arr = np.moveaxis(arr, channel_axis, -1)
+    elif arr.ndim != ndim:
+        raise InvalidArgumentError(
+            f"image must be {ndim}D (pass channel_axis=-1 for colour), got shape {arr.shape}")
+    else:
+        arr = arr[..., None]
+    if min(arr.shape[:-1]) < 2 or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise InvalidArgumentError(f"image must be a real array of size >= 2, got {arr.shape}, "
+                                   f"dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise InvalidArgumentError(f"image has {int((~np.isfinite(arr)).sum())} NaN/Inf values")
+    sp = np.ones(ndim) if spacing is None else np.asarray(spacing, dtype=float).ravel()
+    if sp.shape != (ndim,) or not np.all(np.isfinite(sp) & (sp > 0)):
+        raise InvalidArgumentError(
+            f"spacing must be {ndim} positive numbers, got spacing={spacing!r}")
+    return arr, sp
+
+
+def check_window(intensity_window) -> tuple[float, float] | None:
+    """Validate an intensity window: None, or two finite numbers ``lo < hi``.
+
+    Examples
+    --------
+    >>> check_window([0, 80])
+    (0.0, 80.0)
+    """
+    if intensity_window is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in intensity_window)
+    except (TypeError, ValueError):
+        lo = hi = float("nan")
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise InvalidArgumentError(
+            f"intensity_window must be two finite numbers lo < hi, got {intensity_window!r}")
+    return lo, hi
+
+
+def _window(arr: np.ndarray, intensity_window) -> np.ndarray:
+    window = check_window(intensity_window)
+    if window is None:
+        return arr
+    lo, hi = window
+    return (np.clip(arr, lo, hi) - lo) / (hi - lo)
+
+
+def _features(arr, sp, sigma):
+    """Gradient (strongest channel's components), magnitude and Laplacian of Gaussian."""
+    ndim = arr.ndim - 1
+    s = sp.min() * float(sigma) / sp
+    unit = np.eye(ndim, dtype=int)
+    grad = mag2 = lap = None
+    for c in range(arr.shape[-1]):
+        ch = arr[..., c].astype(np.float32)  # float32 derivatives: a third faster
+        d = [ndi.gaussian_filter(ch, s, order=tuple(unit[k])) / np.float32(sp[k])
+             for k in range(ndim)]
+        m2 = sum(g * g for g in d)
+        second = sum(ndi.gaussian_filter(ch, s, order=tuple(2 * unit[k])) / np.float32(sp[k] ** 2)
+                     for k in range(ndim))
+        if grad is None:
+            grad, mag2, lap = d, m2, second
+            continue
+        stronger = m2 > sum(g * g for g in grad)  # direction of the strongest channel
+        grad = [np.where(stronger, new, old) for new, old in zip(d, grad, strict=True)]
+        mag2, lap = mag2 + m2, lap + second
+    return grad, np.sqrt(mag2), lap
+
+
+def _zero_crossings(lap: np.ndarray, strong: np.ndarray) -> np.ndarray:
+    """Pixels where the Laplacian changes sign towards an axis neighbour and is the nearer to 0."""
+    out = np.zeros(lap.shape, dtype=bool)
+    for axis in range(lap.ndim):
+        a = lap.take(np.arange(lap.shape[axis] - 1), axis=axis)
+        b = lap.take(np.arange(1, lap.shape[axis]), axis=axis)
+        cross = (a * b) < 0
+        first = cross & (np.abs(a) <= np.abs(b))
+        second = cross & (np.abs(b) < np.abs(a))
+        pad_lo, pad_hi = [(0, 0)] * lap.ndim, [(0, 0)] * lap.ndim
+        pad_lo[axis], pad_hi[axis] = (0, 1), (1, 0)
+        out |= np.pad(first, pad_lo) | np.pad(second, pad_hi)
+    return out & strong
+
+
+@dataclass(frozen=True)
+class EdgeCosts:
+    """Per-pixel edge features and the costs of the 8 links leaving each pixel.
+
+    Attributes
+    ----------
+    links : ndarray of float32, shape (8, ny, nx), or None
+        ``links[k, y, x]`` is the cost of the link from ``(y, x)`` to
+        ``(y, x) + OFFSETS[k]`` (``inf`` for links leaving the image); None
+        when not asked for.
+    local : ndarray, the image's spatial shape
+        Direction-free cost ``(w_Z f_Z + w_G f_G) / (w_Z + w_G)`` in [0, 1].
+    magnitude : ndarray, the image's spatial shape
+        Normalised gradient magnitude in [0, 1] (1 at the strongest edges).
+    spacing : ndarray
+        Pixel size per axis.
+    """
+
+    links: np.ndarray | None
+    local: np.ndarray
+    magnitude: np.ndarray
+    spacing: np.ndarray
+
+
+def _normalised(image, spacing, channel_axis, intensity_window, sigma, ndim=2):
+    if not (isinstance(sigma, numbers.Real) and np.isfinite(sigma) and sigma > 0):
+        raise InvalidArgumentError(f"sigma must be a positive number, got sigma={sigma!r}")
+    arr, sp = check_image(image, ndim=ndim, channel_axis=channel_axis, spacing=spacing)
+    arr = _window(arr, intensity_window)
+    grad, mag, lap = _features(arr, sp, sigma)
+    top = float(np.percentile(mag, 99.5))
+    norm = np.clip(mag / top, 0.0, 1.0, dtype=np.float64) if top > 0 else np.zeros(mag.shape)
+    zero = _zero_crossings(lap, norm > 0.05)
+    return sp, grad, norm, zero
+
+
+def _weights(weights) -> tuple[float, float, float]:
+    w = dict(DEFAULT_WEIGHTS)
+    bad = set(weights or {}) - set(w)
+    if bad:
+        raise InvalidArgumentError(f"weights has unknown keys {sorted(bad)}; known: {sorted(w)}")
+    w.update(weights or {})
+    try:
+        vals = tuple(float(w[k]) for k in ("zero_crossing", "magnitude", "direction"))
+    except (TypeError, ValueError):
+        vals = (float("nan"),) * 3
+    if not all(np.isfinite(v) and v >= 0 for v in vals) or sum(vals) <= 0:
+        raise InvalidArgumentError(f"weights must be non-negative, not all 0, got {weights!r}")
+    return vals
+
+
+def _spatial_ndim(image, channel_axis) -> int:
+    ndim = np.ndim(image) - (channel_axis is not None)
+    if ndim not in (2, 3):
+        raise InvalidArgumentError(
+            f"image must be 2D or 3D (plus a channel axis if channel_axis is given), "
+            f"got shape {np.shape(image)} with channel_axis={channel_axis}")
+    return ndim
+
+
+def local_cost(image, *, spacing=None, channel_axis=None, intensity_window=None, sigma=1.0,
+               weights=None) -> np.ndarray:
+    """Direction-free edge cost per pixel (or voxel) in [0, 1]: low on edges.
+
+    ``(w_Z f_Z + w_G f_G) / (w_Z + w_G)``, the part of the Mortensen & Barrett
+    cost that does not depend on a link's direction; 2D or 3D.
+
+    Parameters
+    ----------
+    image : array_like, 2D or 3D (plus a channel axis with ``channel_axis``)
+        The image, ``(y, x)`` or ``(z, y, x)``.
+    spacing : sequence of float, optional
+        Pixel size per axis.
+    channel_axis : int, optional
+        Axis of the channels of a multi-channel image.
+    intensity_window : (float, float), optional
+        Clip the image to ``[lo, hi]`` first: only edges inside count.
+    sigma : float
+        Scale of the Gaussian derivatives, in pixels of the finest axis.
+    weights : dict, optional
+        Any of ``zero_crossing``, ``magnitude``, ``direction`` (the last is
+        ignored here).
+
+    Returns
+    -------
+    ndarray of float, the image's spatial shape
+
+    Examples
+    --------
+    >>> image = np.zeros((5, 8)); image[:, 4:] = 1.0
+    >>> local_cost(image).argmin(axis=1).tolist()
+    [3, 3, 3, 3, 3]
+    """
+    return edge_costs(image, spacing=spacing, channel_axis=channel_axis,
+                      intensity_window=intensity_window, sigma=sigma, weights=weights,
+                      links=False).local
+
+
+def edge_costs(image, *, spacing=None, channel_axis=None, intensity_window=None, sigma=1.0,
+               weights=None, links: bool = True) -> EdgeCosts:
+    """Edge features and the costs of the 8 links leaving every pixel (Mortensen & Barrett).
+
+    Parameters
+    ----------
+    image, spacing, channel_axis, intensity_window, sigma, weights
+        As in :func:`local_cost`; ``weights`` default to :data:`DEFAULT_WEIGHTS`.
+    links : bool
+        Compute the link costs (2D only); otherwise ``links`` is None.
+
+    Returns
+    -------
+    EdgeCosts
+
+    Examples
+    --------
+    >>> image = np.zeros((5, 8)); image[:, 4:] = 1.0
+    >>> ec = edge_costs(image)
+    >>> bool(ec.links[6, 2, 3] < ec.links[4, 2, 3])   # along the edge is cheaper than across
+    True
+    """
+    wz, wg, wd = _weights(weights)
+    ndim = _spatial_ndim(image, channel_axis)
+    if links and ndim != 2:
+        raise InvalidArgumentError(f"link costs need a 2D image, got shape {np.shape(image)}")
+    sp, grad, norm, zero = _normalised(image, spacing, channel_axis, intensity_window, sigma,
+                                       ndim)
+    local = (wz * (~zero) + wg * (1.0 - norm)) / (wz + wg) if wz + wg > 0 else 1.0 - norm
+    out = _links(grad, norm, zero, sp, (wz, wg, wd)) if links else None
+    return EdgeCosts(links=out, local=local, magnitude=norm, spacing=sp)
+
+
+def _links(grad, norm, zero, sp, weights) -> np.ndarray:
+    wz, wg, wd = weights
+    gy, gx = (g.astype(np.float32) for g in grad)
+    ny, nx = norm.shape
+    length = np.linalg.norm(OFFSETS * sp, axis=1)
+    # unit edge direction D' (the gradient turned by 90 degrees), in physical coordinates
+    mag = np.hypot(gy, gx)
+    safe = np.where(mag > 0, mag, 1.0)
+    ey, ex = np.where(mag > 0, gx / safe, 0.0), np.where(mag > 0, -gy / safe, 0.0)
+    node = np.pad((wz * (~zero) + wg * (1.0 - norm)).astype(np.float32), 1)
+    links = np.full((8, ny, nx), np.inf, dtype=np.float32)
+    total, pi = wz + wg + wd, np.float32(np.pi)
+    for k in range(4):  # a direction u and its opposite -u (OFFSETS[7 - k]) share arccos values
+        (dy, dx), scale = OFFSETS[k], length[k] / sp.min()
+        a = (ey * np.float32(dy * sp[0] / length[k]) + ex * np.float32(dx * sp[1] / length[k]))
+        c = np.pad(np.arccos(a.clip(-1, 1)), 1, constant_values=pi / 2)  # acos(D' . u)
+        at_p, forward = c[1:-1, 1:-1], a >= 0
+        acos_dp = np.where(forward, at_p, pi - at_p)  # acos(|D'(p) . u|)
+        for sign, kk in ((1, k), (-1, 7 - k)):
+            q = (slice(1 + sign * dy, 1 + sign * dy + ny), slice(1 + sign * dx, 1 + sign * dx + nx))
+            # L(p, q) = +-(q - p), turned to agree with D'(p); d_q = D'(q) . L(p, q)
+            keep = forward if sign > 0 else a > 0  # where L(p, q) = +u
+            f_d = acos_dp + np.where(keep, c[q], pi - c[q])
+            cost = node[q] + np.float32(wd * 2 / (3 * np.pi)) * f_d
+            inside = (slice(max(0, -sign * dy), ny - max(0, sign * dy)),
+                      slice(max(0, -sign * dx), nx - max(0, sign * dx)))
+            links[(kk,) + inside] = cost[inside] * np.float32(scale / total) + np.float32(
+                _FLOOR * scale)
+    return links

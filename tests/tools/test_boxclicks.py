@@ -1,0 +1,238 @@
+import functools
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from conftest import needs_shared, shared
+from segloop.bench.latency_cuts import next_click  # the standard simulated user
+from segloop.data.phantoms import ball, disk, phantom_2d, phantom_3d
+from segloop.errors import InvalidArgumentError
+from segloop.io import open_dataset
+from segloop.metrics import dice
+from segloop.tools import get_tool
+from segloop.tools.boxclicks import BoxClicksSession, box_clicks
+
+
+def bbox(truth):
+    idx = np.argwhere(truth)
+    return [idx.min(axis=0).tolist(), idx.max(axis=0).tolist()]
+
+
+def box_then_clicks(image, truth, n=3, **options):
+    """Dice after the box alone and after each of up to ``n`` simulated clicks."""
+    session = BoxClicksSession(image, **options)
+    mask = session.set_box(bbox(truth))
+    scores = [dice(mask, truth)]
+    for _ in range(n):
+        click = next_click(mask, truth)
+        if click is None:
+            break
+        mask = session.add_click(*click)
+        scores.append(dice(mask, truth))
+    return scores
+
+
+# --------------------------------------------------------------------------- phantoms
+
+
+def test_rectangle_exact():
+    img = np.zeros((40, 40))
+    img[10:30, 12:28] = 1.0
+    np.testing.assert_array_equal(box_clicks(img, [[8, 10], [31, 29]]), img > 0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_sharp_blobs_from_the_box_alone(seed):
+    ph = phantom_2d((128, 128), seed=seed)
+    for lab in ph.labels_of("smooth"):
+        truth = ph.label == lab
+        assert dice(box_clicks(ph.image, bbox(truth)), truth) >= 0.95
+
+
+def test_sharp_ball_3d_anisotropic():
+    ph = phantom_3d((48, 64, 64), seed=0, spacing=(2.0, 1.0, 1.0))
+    truth = ph.label == ph.labels_of("smooth")[0]
+    assert dice(box_clicks(ph.image, bbox(truth), spacing=ph.spacing), truth) >= 0.98
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_weak_edge_blob_improved_by_clicks(seed):
+    ph = phantom_2d((128, 128), seed=seed, noise=0.1, texture=0.05)
+    truth = ph.label == ph.labels_of("weak")[0]
+    scores = box_then_clicks(ph.image, truth)
+    assert scores[-1] >= scores[0] + 0.005 and scores[-1] >= 0.94, scores
+
+
+def test_clicks_are_honoured_and_undone_exactly():
+    truth = disk((64, 64), (32, 32), 14)
+    img = np.where(truth, 0.8, 0.2) + np.random.default_rng(0).normal(0, 0.05, (64, 64))
+    s = BoxClicksSession(img)
+    first = s.set_box(bbox(truth))
+    inside = s.add_click((32, 32), positive=False)
+    assert not inside[32, 32] and len(s.clicks) == 1
+    corner = s.add_click((19, 19), positive=True)  # a box corner, outside the disk
+    assert corner[19, 19] and corner[32, 32] == inside[32, 32]
+    np.testing.assert_array_equal(s.undo(), inside)
+    np.testing.assert_array_equal(s.undo(), first)
+    assert s.clicks == []
+    np.testing.assert_array_equal(s.mask, first)
+
+
+def test_box_corners_in_any_order_and_result_inside_box():
+    ph = phantom_2d((96, 96), seed=1)
+    truth = ph.label == 1
+    (y0, x0), (y1, x1) = bbox(truth)
+    a = box_clicks(ph.image, [[y0, x0], [y1, x1]])
+    b = box_clicks(ph.image, [[y1, x0], [y0, x1]])
+    np.testing.assert_array_equal(a, b)
+    outside = np.ones_like(a)
+    outside[y0:y1 + 1, x0:x1 + 1] = False
+    assert not (a & outside).any()
+
+
+def test_new_box_clears_clicks():
+    ph = phantom_2d((96, 96), seed=1)
+    truth = ph.label == 1
+    s = BoxClicksSession(ph.image)
+    s.set_box(bbox(truth))
+    s.add_click(tuple(np.argwhere(truth)[0]), positive=True)
+    again = s.set_box(bbox(truth))
+    assert s.clicks == []
+    np.testing.assert_array_equal(again, box_clicks(ph.image, bbox(truth)))
+
+
+def test_colour_box():
+    truth = disk((48, 48), (24, 24), 10)
+    rgb = np.where(truth[..., None], [0.2, 0.6, 0.2], [0.6, 0.2, 0.2])
+    rgb = rgb + np.random.default_rng(0).normal(0, 0.03, rgb.shape)
+    assert dice(box_clicks(rgb, bbox(truth), channel_axis=-1), truth) >= 0.97
+
+
+def test_function_applies_positive_then_negative_clicks():
+    img = np.zeros((40, 40))
+    img[10:30, 10:30] = 1.0
+    img[18:22, 18:22] = 0.0  # a dark hole the box alone leaves out
+    plain = box_clicks(img, [[10, 10], [29, 29]])
+    assert not plain[20, 20]
+    clicked = box_clicks(img, [[10, 10], [29, 29]], positive=[[20, 20]], negative=[[10, 10]])
+    assert clicked[20, 20] and not clicked[10, 10]
+
+
+def test_spec_applies_box_clicks_by_name():
+    spec = get_tool("boxclicks")
+    truth = ball((24, 32, 32), (12, 16, 16), 7)
+    img = np.where(truth, 0.7, 0.3) + np.random.default_rng(1).normal(0, 0.05, truth.shape)
+    params = spec.check_params({"box": bbox(truth), "positive": [[12, 16, 16]]})
+    out = spec.apply(img, None, spacing=(1.0, 1.0, 1.0), **params)
+    assert out.dtype == np.uint8 and dice(out, truth) >= 0.97
+    assert spec.required == ("box",)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("box, match", [
+    ([[5, 5], [5, 20]], "has zero size"),
+    ([[5, 5], [50, 20]], "reaches outside the image"),
+    ([[-1, 5], [10, 20]], "reaches outside the image"),
+    ([[0, 0], [39, 39]], "covers the whole image"),
+    ([[5, 5, 5], [10, 10, 10]], r"box must be two corners \[\[y, x\]"),
+    ([5, 5, 10, 10], "box must be two corners"),
+    ([[5, np.nan], [10, 10]], "box must be two corners"),
+])
+def test_bad_boxes_are_named(box, match):
+    with pytest.raises(InvalidArgumentError, match=match):
+        box_clicks(np.random.default_rng(0).random((40, 40)), box)
+
+
+def test_bad_clicks_are_named():
+    img = np.random.default_rng(0).random((40, 40))
+    s = BoxClicksSession(img)
+    with pytest.raises(InvalidArgumentError, match="set a box before clicking"):
+        s.add_click((10, 10))
+    with pytest.raises(InvalidArgumentError, match="no click to undo"):
+        s.undo()
+    s.set_box([[10, 10], [20, 20]])
+    with pytest.raises(InvalidArgumentError, match=r"point=\(5, 5\) lies outside the box"):
+        s.add_click((5, 5))
+    with pytest.raises(InvalidArgumentError, match="lies outside the image"):
+        s.add_click((50, 5), positive=False)
+    with pytest.raises(InvalidArgumentError, match="point must be 2 finite numbers"):
+        s.add_click((12, 12, 12))
+    with pytest.raises(InvalidArgumentError, match=r"point=\[30, 30\] lies outside the box"):
+        box_clicks(img, [[10, 10], [20, 20]], negative=[[30, 30]])
+
+
+@pytest.mark.parametrize("image, kwargs, match", [
+    (np.full((16, 16), np.inf), {}, "NaN/Inf"),
+    (np.zeros((2, 16, 16, 16)), {}, "must be 2D or 3D"),
+    (np.zeros((16, 16)), {"iterations": 0}, "iterations must be an integer >= 1"),
+    (np.zeros((16, 16)), {"lam": -1.0}, "lam must be"),
+    (np.zeros((16, 16)), {"spacing": (1.0,)}, "spacing must be 2"),
+])
+def test_bad_images_and_options_are_named(image, kwargs, match):
+    with pytest.raises(InvalidArgumentError, match=match):
+        box_clicks(image, [[2, 2], [10, 10]], **kwargs)
+
+
+def test_2d_box_on_a_volume_is_refused():
+    with pytest.raises(InvalidArgumentError, match=r"box must be two corners \[\[z, y, x\]"):
+        box_clicks(np.zeros((8, 16, 16)), [[2, 2], [10, 10]])
+
+
+# --------------------------------------------------------------------------- real data
+
+
+@functools.cache
+def _brats(index):
+    case = open_dataset(shared("brats2013")).cases[index]
+    return case.read_image().array, case.read_label().array > 0
+
+
+@pytest.mark.shared_data
+@needs_shared("cxr_lungs")
+def test_real_lung_box_plus_three_clicks_reaches_dice_090():
+    for case in open_dataset(shared("cxr_lungs")).cases:
+        image, lungs = case.read_image().array, case.read_label().array > 0
+        pieces, n = ndi.label(lungs)
+        sizes = np.bincount(pieces.ravel())[1:]
+        for piece in np.flatnonzero(sizes > 1000) + 1:  # both lungs (not a 2-pixel crumb)
+            scores = box_then_clicks(image, pieces == piece)
+            assert scores[0] >= 0.85 and max(scores) >= 0.90, (case.id, piece, scores)
+
+
+@pytest.mark.shared_data
+@needs_shared("ct_slices_sammed2d")
+def test_real_ct_organs_box_plus_clicks():
+    results = {}
+    for case in open_dataset(shared("ct_slices_sammed2d")).cases:
+        for name in ("spleen", "aorta", "liver", "inferior_vena_cava"):
+            if name in case.labels:
+                truth = case.read_label(name).array > 0
+                results[f"{case.id}:{name}"] = box_then_clicks(case.read_image().array, truth)
+    assert len(results) == 8
+    for name, scores in results.items():
+        assert scores[0] >= 0.80 and scores[-1] >= 0.90, (name, scores)
+
+
+@pytest.mark.shared_data
+@needs_shared("brats2013")
+@pytest.mark.parametrize("index", [0, 1, 2, 3])
+def test_real_brats_flair_slice_box_plus_clicks(index):
+    volume, tumour = _brats(index)
+    z = int(np.argmax(tumour.sum(axis=(1, 2))))
+    scores = box_then_clicks(volume[z], tumour[z])
+    assert scores[0] >= 0.78 and scores[-1] >= 0.88, scores
+
+
+@pytest.mark.shared_data
+@needs_shared("brats2013")
+@pytest.mark.parametrize("index", [0, 1])
+def test_real_brats_3d_tumour_crop_box_plus_clicks(index):
+    volume, tumour = _brats(index)
+    idx = np.argwhere(tumour)
+    crop = tuple(slice(max(a - 10, 0), b + 11) for a, b in zip(idx.min(0), idx.max(0),
+                                                                   strict=True))
+    scores = box_then_clicks(volume[crop], tumour[crop])
+    assert scores[0] >= 0.85 and scores[-1] >= scores[0], scores

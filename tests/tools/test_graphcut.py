@@ -1,0 +1,285 @@
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from conftest import needs_shared, shared
+from segloop.bench.latency_cuts import scribbles  # a stroke inside, a box outline around
+from segloop.data.phantoms import ball, disk, phantom_2d, phantom_3d
+from segloop.errors import InvalidArgumentError
+from segloop.io import open_dataset
+from segloop.metrics import dice
+from segloop.tools import get_tool
+from segloop.tools.cutgraph import CutGraph, boundary_weights, check_image, seed_mask, tlinks
+from segloop.tools.graphcut import GraphCutSession, graph_cut
+
+
+def noisy_disk(shape=(64, 64), centre=(32, 32), radius=14, seed=0, noise=0.05):
+    truth = disk(shape, centre, radius)
+    rng = np.random.default_rng(seed)
+    return np.where(truth, 0.8, 0.2) + rng.normal(0, noise, shape), truth
+
+
+# --------------------------------------------------------------------------- phantoms
+
+
+def test_square_exact():
+    img = np.zeros((20, 20))
+    img[5:15, 5:15] = 1.0
+    mask = graph_cut(img, [[10, 10]], [[0, 0]])
+    assert mask.dtype == bool
+    np.testing.assert_array_equal(mask, img > 0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_phantom_sharp_blobs_2d(seed):
+    ph = phantom_2d((128, 128), seed=seed)
+    for lab in ph.labels_of("smooth"):
+        truth = ph.label == lab
+        fg, bg = scribbles(truth, margin=6)
+        assert dice(graph_cut(ph.image, fg, bg), truth) >= 0.99
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_phantom_weak_blob_2d(seed):
+    ph = phantom_2d((128, 128), seed=seed)
+    truth = ph.label == ph.labels_of("weak")[0]
+    fg, bg = scribbles(truth, margin=6)
+    assert dice(graph_cut(ph.image, fg, bg), truth) >= 0.94
+
+
+def test_phantom_3d_anisotropic():
+    ph = phantom_3d((48, 64, 64), seed=0, spacing=(2.0, 1.0, 1.0))
+    truth = ph.label == ph.labels_of("smooth")[0]
+    fg, bg = scribbles(truth, margin=4)
+    assert dice(graph_cut(ph.image, fg, bg, spacing=ph.spacing), truth) >= 0.99
+    weak = ph.label == ph.labels_of("weak")[0]
+    fg, bg = scribbles(weak, margin=4)
+    assert dice(graph_cut(ph.image, fg, bg, spacing=ph.spacing), weak) >= 0.75
+
+
+def test_ball_3d_both_models_and_full_connectivity():
+    truth = ball((24, 32, 32), (12, 16, 16), 8)
+    img = np.where(truth, 0.7, 0.3) + np.random.default_rng(3).normal(0, 0.05, truth.shape)
+    fg, bg = scribbles(truth, margin=3)
+    for options in ({}, {"model": "gmm"}, {"connectivity": 3}, {"lam": 1.0}):
+        assert dice(graph_cut(img, fg, bg, **options), truth) >= 0.98, options
+
+
+def test_colour_only_difference_needs_channel_axis():
+    truth = disk((48, 48), (24, 24), 10)
+    rng = np.random.default_rng(0)
+    rgb = np.where(truth[..., None], [0.2, 0.6, 0.2], [0.6, 0.2, 0.2])  # same grey mean
+    rgb = rgb + rng.normal(0, 0.03, rgb.shape)
+    fg, bg = [[24, 20], [24, 28]], [[2, 2], [2, 45], [45, 45], [45, 2], [2, 2]]
+    assert dice(graph_cut(rgb, fg, bg, channel_axis=-1), truth) >= 0.99
+    channels_first = np.moveaxis(rgb, -1, 0)
+    np.testing.assert_array_equal(graph_cut(channels_first, fg, bg, channel_axis=0),
+                                  graph_cut(rgb, fg, bg, channel_axis=-1))
+    assert dice(graph_cut(rgb.mean(axis=-1), fg, bg), truth) < 0.9  # grey alone cannot tell
+
+
+def test_seeds_are_hard_constraints():
+    img, _ = noisy_disk()
+    fg = [[25, 32]]
+    bg = [[[2, 2], [2, 61]], [[32, 28], [32, 36]]]  # a background stroke across the object
+    mask = graph_cut(img, fg, bg)
+    assert mask[25, 32] and not mask[32, 28:37].any()
+
+
+def test_connected_keeps_only_pieces_touching_foreground_seeds():
+    img = np.zeros((40, 60))
+    img[10:30, 5:20] = 1.0
+    img[10:30, 40:55] = 1.0  # a second object of the same intensity
+    fg, bg = [[20, 12]], [[[0, 0], [0, 59]], [[39, 0], [39, 59]]]
+    assert graph_cut(img, fg, bg).sum() == 300
+    assert graph_cut(img, fg, bg, connected=False).sum() == 600
+
+
+def test_anisotropic_spacing_weights_the_boundary_by_distance():
+    weights, sigma = boundary_weights(np.zeros((4, 4, 1), np.float32), spacing=(2.0, 1.0))
+    assert sigma == 1.0
+    by_offset = {off: float(w.max()) for off, w in weights}
+    assert by_offset == {(0, 1): 1.0, (1, 0): 0.5}
+
+
+def test_seed_mask_strokes_points_and_masks():
+    assert seed_mask((5, 5), []).sum() == 0
+    line = seed_mask((5, 5), [[0, 0], [4, 4]])
+    np.testing.assert_array_equal(line, np.eye(5, dtype=bool))
+    two = seed_mask((5, 5), [[[0, 0]], [[4, 4], [4, 2]]])
+    assert two.sum() == 4 and two[0, 0] and two[4, 2:].all()
+    ragged = seed_mask((5, 5), [[[0, 0]], [[1, 1], [1, 3]]])
+    assert ragged.sum() == 4
+    given = np.zeros((5, 5), bool)
+    given[1, 1] = True
+    np.testing.assert_array_equal(seed_mask((5, 5), given), given)
+    brush = seed_mask((9, 9), [[4, 4]], spacing=(2.0, 1.0), radius=2.0)
+    assert brush.sum() == 7 and brush[3:6, 4].all() and brush[4, 2:7].all()
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+def test_session_waits_for_both_classes():
+    img, truth = noisy_disk()
+    s = GraphCutSession(img)
+    assert s.mask is None
+    assert s.add_scribble([[32, 28], [32, 36]], foreground=True) is None
+    mask = s.add_scribble([[2, 2], [2, 61], [61, 61]], foreground=False)
+    assert dice(mask, truth) >= 0.99 and s.mask is not None
+
+
+def test_session_correction_adds_a_missed_region():
+    img, truth = noisy_disk()
+    img[5:12, 45:58] = 0.8  # a second bright patch, not connected
+    s = GraphCutSession(img)
+    s.add_scribble([[32, 28], [32, 36]], foreground=True)
+    first = s.add_scribble([[[2, 2], [2, 40]], [[62, 2], [62, 62]]], foreground=False)
+    assert not first[5:12, 45:58].any()
+    after = s.add_scribble([[8, 50]], foreground=True)
+    assert after[5:12, 45:58].all() and (after & ~first).sum() == 7 * 13
+    flipped = s.add_scribble([[8, 50]], foreground=False)  # the other class wins
+    assert not flipped[5:12, 45:58].any() and not s.foreground[8, 50]
+
+
+def test_session_refit_equals_a_fresh_cut_with_all_seeds():
+    ph = phantom_2d((96, 96), seed=4)
+    truth = ph.label == 1
+    fg, bg = scribbles(truth, margin=6)
+    extra = [np.argwhere(truth)[0].tolist()]
+    s = GraphCutSession(ph.image)
+    s.add_scribble(fg, foreground=True)
+    s.add_scribble(bg, foreground=False)
+    got = s.add_scribble(extra, foreground=True, refit=True)
+    np.testing.assert_array_equal(got, graph_cut(ph.image, [*fg, extra], bg))
+
+
+def test_resumed_maxflow_equals_a_fresh_solve():
+    rng = np.random.default_rng(5)
+    pixels = check_image(rng.random((40, 50)))
+    weights, _ = boundary_weights(pixels, spacing=(1.0, 1.0))
+    costs = [rng.random((40, 50)).astype(np.float32) for _ in range(2)]
+    graph = CutGraph(weights, *tlinks(*costs, lam=1.0, hard=10.0))
+    new_costs = [c + rng.normal(0, 0.3, c.shape).astype(np.float32) for c in costs]
+    seeds = np.zeros((40, 50), bool)
+    seeds[10:15, 10:15] = True
+    source, sink = tlinks(*new_costs, lam=1.0, hard=10.0, fg_seeds=seeds)
+    graph.update(source, sink)
+    fresh = CutGraph(weights, source.copy(), sink.copy())
+    np.testing.assert_array_equal(graph.mask(), fresh.mask())
+
+
+# --------------------------------------------------------------------------- spec
+
+
+def test_spec_applies_graph_cut_by_name():
+    spec = get_tool("graphcut")
+    img, truth = noisy_disk()
+    params = spec.check_params({"foreground": [[32, 30], [32, 34]],
+                                "background": [[2, 2], [2, 61], [61, 61], [61, 2], [2, 2]],
+                                "lam": 0.2})
+    out = spec.apply(img, None, spacing=(1.0, 1.0), **params)
+    assert out.dtype == np.uint8 and dice(out, truth) >= 0.99
+    assert set(spec.required) == {"foreground", "background"}
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"foreground": []}, "foreground is empty"),
+    ({"background": None}, "background is empty"),
+    ({"foreground": [[70, 3]]}, r"foreground point \[70.0, 3.0\] lies outside"),
+    ({"background": [[1, 2, 3]]}, "background must be a stroke"),
+    ({"foreground": [[1, np.nan]]}, "non-finite"),
+    ({"background": [[10, 10]], "foreground": [[10, 10]]}, "share 1 voxels"),
+    ({"lam": 0}, "lam must be a finite number > 0"),
+    ({"sigma": -1.0}, "sigma must be"),
+    ({"model": "kmeans"}, "model must be one of histogram, gmm"),
+    ({"connectivity": 3}, r"connectivity must be an integer in 1..2"),
+    ({"radius": -1}, "radius must be"),
+    ({"spacing": (1.0, 0.0)}, "spacing must be 2 positive numbers"),
+    ({"channel_axis": 5}, "channel_axis=5 is not an axis"),
+])
+def test_bad_arguments_are_named(kwargs, match):
+    img, _ = noisy_disk()
+    args = {"foreground": [[32, 32]], "background": [[0, 0]], **kwargs}
+    with pytest.raises(InvalidArgumentError, match=match):
+        graph_cut(img, args.pop("foreground"), args.pop("background"), **args)
+
+
+@pytest.mark.parametrize("image, match", [
+    (np.full((8, 8), np.nan), "1 NaN/Inf|64 NaN/Inf"),
+    (np.zeros(8), "must be 2D or 3D"),
+    (np.zeros((2, 2, 2, 2)), "must be 2D or 3D"),
+    (np.zeros((1, 8)), "at least 2 voxels"),
+    (np.array([["a"]]), "must be numeric"),
+])
+def test_bad_images_are_named(image, match):
+    with pytest.raises(InvalidArgumentError, match=match):
+        graph_cut(image, [[0, 0]], [[0, 1]])
+
+
+def test_point_of_wrong_dimension_on_a_volume():
+    with pytest.raises(InvalidArgumentError, match=r"foreground must be a stroke \[\[z, y, x\]"):
+        graph_cut(np.zeros((4, 8, 8)), [[1, 1]], [[0, 0, 0]])
+
+
+def test_session_bad_stroke():
+    s = GraphCutSession(np.zeros((8, 8)))
+    with pytest.raises(InvalidArgumentError, match="stroke has no point"):
+        s.add_scribble([], foreground=True)
+
+
+# --------------------------------------------------------------------------- real data
+
+
+def _scribble_dice(image, truth, spacing=None):
+    fg, bg = scribbles(truth, margin=10)
+    return dice(graph_cut(image, fg, bg, spacing=spacing), truth)
+
+
+@pytest.mark.shared_data
+@needs_shared("cxr_lungs")
+def test_real_lungs_from_scribbles():
+    scores = []
+    for case in open_dataset(shared("cxr_lungs")).cases:
+        image, lungs = case.read_image().array, case.read_label().array > 0
+        pieces, _ = ndi.label(lungs)
+        largest = pieces == np.argmax(np.bincount(pieces.ravel())[1:]) + 1
+        scores.append(_scribble_dice(image, largest))
+    assert min(scores) >= 0.70 and np.mean(scores) >= 0.80, scores
+
+
+@pytest.mark.shared_data
+@needs_shared("ct_slices_sammed2d")
+def test_real_ct_organs_from_scribbles():
+    scores = {}
+    for case in open_dataset(shared("ct_slices_sammed2d")).cases:
+        for name in ("spleen", "aorta", "liver", "inferior_vena_cava"):
+            if name in case.labels:
+                truth = case.read_label(name).array > 0
+                scores[f"{case.id}:{name}"] = _scribble_dice(case.read_image().array, truth)
+    assert len(scores) == 8
+    assert min(scores.values()) >= 0.70 and np.mean(list(scores.values())) >= 0.82, scores
+
+
+@pytest.mark.shared_data
+@needs_shared("brats2013")
+def test_real_brats_flair_slice_from_scribbles():
+    scores = []
+    for case in open_dataset(shared("brats2013")).cases[:2]:
+        volume, tumour = case.read_image().array, case.read_label().array > 0
+        z = int(np.argmax(tumour.sum(axis=(1, 2))))
+        scores.append(_scribble_dice(volume[z], tumour[z]))
+    assert min(scores) >= 0.80, scores
+
+
+def test_diagonal_weights_use_the_right_neighbours():
+    img = np.arange(9.0).reshape(3, 3)[..., None]  # steps of 1 along x, 3 along y
+    weights, _ = boundary_weights(img, spacing=(1.0, 1.0), sigma=1.0, connectivity=2)
+    got = {off: w for off, w in weights}
+    assert set(got) == {(0, 1), (1, 0), (1, -1), (1, 1)}
+    np.testing.assert_allclose(got[(1, -1)][:2, 1:], np.exp(-4 / 2) / np.sqrt(2))
+    np.testing.assert_allclose(got[(1, 1)][:2, :2], np.exp(-16 / 2) / np.sqrt(2))
+    assert not got[(1, -1)][:, 0].any() and not got[(1, 1)][2].any()
