@@ -35,6 +35,7 @@ from scipy import ndimage as ndi
 from skimage.morphology import skeletonize
 
 from segloop.errors import InvalidArgumentError
+from segloop.io.checks import check_spacing as _check_spacing
 
 __all__ = [
     "BACKGROUND_LEVEL",
@@ -114,20 +115,6 @@ def _check_shape(shape: Sequence[int], ndim: int | None, *, minimum: int = 1) ->
         dims = f"{ndim} " if ndim is not None else ""
         raise InvalidArgumentError(
             f"shape must be {dims}integers >= {minimum}, got shape={shape!r}"
-        )
-    return out
-
-
-def _check_spacing(spacing: Sequence[float] | None, ndim: int) -> tuple[float, ...]:
-    if spacing is None:
-        return (1.0,) * ndim
-    try:
-        out = tuple(float(s) for s in spacing)
-    except (TypeError, ValueError):
-        out = ()
-    if len(out) != ndim or not all(math.isfinite(s) and s > 0 for s in out):
-        raise InvalidArgumentError(
-            f"spacing must be {ndim} finite positive numbers, got spacing={spacing!r}"
         )
     return out
 

@@ -42,7 +42,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import ndimage
 
-from segloop.errors import InvalidArgumentError
+from segloop.io.checks import check_spacing
 from segloop.metrics.overlap import as_masks
 
 __all__ = [
@@ -74,21 +74,6 @@ class SurfaceDistances(NamedTuple):
 
     pred_to_truth: np.ndarray
     truth_to_pred: np.ndarray
-
-
-def check_spacing(spacing, ndim: int) -> tuple[float, ...]:
-    """Return ``spacing`` as ``ndim`` positive floats (None means 1 along every axis)."""
-    if spacing is None:
-        return (1.0,) * ndim
-    try:
-        values = np.asarray(spacing, dtype=float).reshape(-1)
-    except (TypeError, ValueError):
-        values = np.array([np.nan])
-    if values.size != ndim or not np.all(np.isfinite(values) & (values > 0)):
-        raise InvalidArgumentError(
-            f"spacing must be {ndim} positive numbers in array axis order, got {spacing!r}"
-        )
-    return tuple(float(v) for v in values)
 
 
 def surface_mask(mask) -> np.ndarray:

@@ -22,6 +22,7 @@ import numbers
 import numpy as np
 
 from segloop.errors import InvalidArgumentError
+from segloop.io.checks import check_spacing as as_spacing
 
 __all__ = [
     "as_axis",
@@ -123,20 +124,6 @@ def as_mask(mask, shape, *, name: str = "mask") -> np.ndarray | None:
     if not arr.any():
         raise InvalidArgumentError(f"{name} is empty (no voxel set)")
     return arr
-
-
-def as_spacing(spacing, ndim: int) -> tuple[float, ...]:
-    """``spacing`` (None means 1) as ``ndim`` positive finite floats, array order."""
-    if spacing is None:
-        return (1.0,) * ndim
-    try:
-        out = tuple(float(s) for s in spacing)
-    except (TypeError, ValueError):
-        out = ()
-    if len(out) != ndim or not all(math.isfinite(s) and s > 0 for s in out):
-        raise InvalidArgumentError(f"spacing must be {ndim} positive numbers (array order), "
-                                   f"got spacing={spacing!r}")
-    return out
 
 
 def as_number(value, name: str, *, lo: float = 0.0, lo_open: bool = False,

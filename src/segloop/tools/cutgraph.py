@@ -30,6 +30,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from segloop.errors import InvalidArgumentError
+from segloop.io.checks import check_spacing as _check_spacing
 from segloop.tools.intensity_model import MODELS
 
 __all__ = ["CutGraph", "boundary_weights", "check_image", "check_options", "check_spacing",
@@ -71,17 +72,8 @@ def check_image(image, *, channel_axis=None, ndims=(2, 3), name="image") -> np.n
 
 
 def check_spacing(spacing, ndim: int) -> np.ndarray:
-    """``spacing`` (None = 1) as ``ndim`` positive finite floats."""
-    if spacing is None:
-        return np.ones(ndim)
-    try:
-        sp = np.asarray(spacing, dtype=np.float64)
-    except (TypeError, ValueError):
-        sp = np.empty(0)
-    if sp.shape != (ndim,) or not np.all(np.isfinite(sp) & (sp > 0)):
-        raise InvalidArgumentError(f"spacing must be {ndim} positive numbers (array order), got "
-                                   f"spacing={spacing!r}")
-    return sp
+    """``spacing`` (None = 1) as an array of ``ndim`` positive finite floats."""
+    return np.asarray(_check_spacing(spacing, ndim), dtype=np.float64)
 
 
 def _strokes(seeds, ndim: int, name: str) -> list[np.ndarray]:

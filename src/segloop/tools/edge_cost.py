@@ -43,6 +43,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from segloop.errors import InvalidArgumentError
+from segloop.io.checks import check_spacing
 
 __all__ = ["DEFAULT_WEIGHTS", "MAX_COST_PER_LENGTH", "OFFSETS", "EdgeCosts", "check_image",
            "check_window", "edge_costs", "local_cost"]
@@ -99,11 +100,7 @@ def check_image(image, *, ndim: int | None = 2, channel_axis: int | None = None,
     arr = arr.astype(np.float64)
     if not np.all(np.isfinite(arr)):
         raise InvalidArgumentError(f"image has {int((~np.isfinite(arr)).sum())} NaN/Inf values")
-    sp = np.ones(ndim) if spacing is None else np.asarray(spacing, dtype=float).ravel()
-    if sp.shape != (ndim,) or not np.all(np.isfinite(sp) & (sp > 0)):
-        raise InvalidArgumentError(
-            f"spacing must be {ndim} positive numbers, got spacing={spacing!r}")
-    return arr, sp
+    return arr, np.asarray(check_spacing(spacing, ndim), dtype=float)
 
 
 def check_window(intensity_window) -> tuple[float, float] | None:
