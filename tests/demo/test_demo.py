@@ -19,7 +19,7 @@ def demo_run(tmp_path_factory):
 
 def test_demo_writes_report_results_and_figures(demo_run):
     results = json.loads((demo_run / "results.json").read_text())
-    assert set(results["steps"]) >= {"data", "dicom", "baseline", "phantom"}
+    assert set(results["steps"]) >= {"data", "dicom", "baseline", "phantom", "tools"}
     assert results["steps"]["dicom"]["seg_identical"] is True
     assert results["steps"]["dicom"]["series_files"] == 189
     assert results["steps"]["dicom"]["max_intensity_error"] < 1e-3
@@ -57,3 +57,11 @@ def test_output_folder_rules(tmp_path):
     _prepare(out, overwrite=False)  # a previous demo run is moved aside
     assert (tmp_path / "mine.previous" / "result.txt").read_text() == "run 1"
     assert not (out / "result.txt").exists()
+
+
+def test_demo_smart_tools_reach_their_numbers(demo_run):
+    tools = json.loads((demo_run / "results.json").read_text())["steps"]["tools"]
+    assert tools["boxclicks_dice"][-1] >= 0.9
+    assert tools["livewire_dice"] >= 0.95 > tools["polygon_dice"]
+    assert tools["interpolation"]["every_3"]["dice_unseen"] > 0.8
+    assert (demo_run / tools["files"]["figure"]).stat().st_size > 1000

@@ -36,7 +36,8 @@ def register(sub) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="one tool parameter (repeatable); VALUE is JSON if it parses")
     p.add_argument("--slice", default=None, metavar="AXIS=INDEX",
-                   help="run a 2D tool on one slice of a volume, e.g. z=40 (axes z, y, x)")
+                   help="run the tool on one slice of a volume, e.g. z=40 (axes z, y, x); "
+                   "points are then (y, x) in that slice")
     p.add_argument("--help-tool", action="store_true", help="list the tool's parameters")
     p.add_argument("--overwrite", action="store_true",
                    help="replace --out if it exists (the old file is kept as a version)")
@@ -128,12 +129,14 @@ def run(args) -> int:
     data = image.array
     current = None if label is None else label.array
     t0 = time.perf_counter()
-    if image.spatial_ndim not in spec.ndims:
+    if args.slice is not None or image.spatial_ndim not in spec.ndims:
         if args.slice is None:
             raise InvalidArgumentError(
                 f"tool {spec.name!r} works on {'/'.join(f'{d}D' for d in spec.ndims)} images "
                 f"and {args.image} is {image.spatial_ndim}D; pick a slice with --slice z=INDEX")
         axis, index = _parse_slice(args.slice, image.spatial_ndim)
+        if 2 not in spec.ndims:
+            raise InvalidArgumentError(f"tool {spec.name!r} does not work on a single slice")
         if not 0 <= index < image.shape[axis]:
             raise InvalidArgumentError(
                 f"--slice {args.slice}: index outside 0..{image.shape[axis] - 1}")

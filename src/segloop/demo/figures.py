@@ -14,7 +14,7 @@ from segloop.io.files import atomic_output
 from segloop.io.geometry import reorient
 from segloop.io.image import Image
 
-__all__ = ["LABEL_COLOURS", "orthogonal_overlay"]
+__all__ = ["LABEL_COLOURS", "orthogonal_overlay", "slice_overlay"]
 
 #: Colours of label values 1, 2, 3... in overlays.
 LABEL_COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4")
@@ -90,6 +90,57 @@ def orthogonal_overlay(image: Image, labels: dict[str, Image], path: str | Path,
         fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=9)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout(rect=(0, 0.05 if names else 0, 1, 0.96))
+    out = Path(path)
+    with atomic_output(out, overwrite=True) as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
+    plt.close(fig)
+    return out
+
+
+def slice_overlay(image: np.ndarray, masks: dict[str, np.ndarray], path: str | Path, *,
+                  spacing=(1.0, 1.0), title: str = "") -> Path:
+    """Save a PNG of one 2D slice with the outline of each named mask.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        2D intensities ``(y, x)``.
+    masks : dict of str to numpy.ndarray
+        Boolean masks on the slice; each gets a colour and a legend entry.
+    path : str or pathlib.Path
+        The PNG to write.
+    spacing : tuple of float
+        Pixel size ``(y, x)``, for the aspect ratio.
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    lo, hi = np.percentile(image, [1, 99.5])
+    fig, ax = plt.subplots(figsize=(6, 6.4))
+    ax.imshow(image, cmap="gray", vmin=lo, vmax=hi, origin="lower",
+              aspect=spacing[0] / spacing[1], interpolation="nearest")
+    handles = []
+    for i, (name, mask) in enumerate(masks.items()):
+        colour = LABEL_COLOURS[i % len(LABEL_COLOURS)]
+        style = "--" if name.startswith(("truth", "brain")) else "-"
+        ax.contour(np.asarray(mask, float), levels=[0.5], colors=colour, linewidths=1.0,
+                   linestyles=style)
+        handles.append(Line2D([0], [0], color=colour, lw=2, ls=style, label=name))
+    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, -0.12), ncol=2,
+              fontsize=8, frameon=False)
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
     out = Path(path)
     with atomic_output(out, overwrite=True) as tmp:
         fig.savefig(tmp, dpi=90, format="png")

@@ -72,7 +72,7 @@ def _replace_previous(out: Path, overwrite: bool) -> None:
 
 
 def _steps():
-    from segloop.demo import steps_data, steps_dicom
+    from segloop.demo import steps_data, steps_dicom, steps_tools
 
     return [
         ("data", "Real data in, real data out: MNI152 template I/O", steps_data.step_data),
@@ -80,6 +80,7 @@ def _steps():
         ("baseline", "Metrics on real data: a threshold baseline vs the tissue map",
          steps_data.step_baseline),
         ("phantom", "Seeded phantoms with known truth", steps_data.step_phantom),
+        ("tools", "Smart annotation tools, no training data", steps_tools.step_tools),
     ]
 
 
