@@ -19,6 +19,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 SERVER_STACK = ("fastapi", "starlette", "sqlalchemy", "alembic", "uvicorn")
 LEARN_STACK = ("torch", "monai")
+PEERS = ("cv2", "itk")  # tools we measure ourselves against, never depend on below the apps
 
 ALWAYS_ALLOWED = ("segloop", "segloop.errors")  # the root package only re-exports errors
 
@@ -43,13 +44,13 @@ ALLOWED_SEGLOOP: dict[str, tuple[str, ...]] = {
 
 # package -> third-party top-level packages it may not import
 FORBIDDEN_THIRD_PARTY: dict[str, tuple[str, ...]] = {
-    "segloop.errors": LEARN_STACK + SERVER_STACK,
-    "segloop.io": LEARN_STACK + SERVER_STACK,
-    "segloop.data": LEARN_STACK + SERVER_STACK,
-    "segloop.metrics": LEARN_STACK + SERVER_STACK,
-    "segloop.tools": LEARN_STACK + SERVER_STACK,
-    "segloop.fusion": LEARN_STACK + SERVER_STACK,
-    "segloop.simulate": LEARN_STACK + SERVER_STACK,
+    "segloop.errors": LEARN_STACK + SERVER_STACK + PEERS,
+    "segloop.io": LEARN_STACK + SERVER_STACK + PEERS,
+    "segloop.data": LEARN_STACK + SERVER_STACK + PEERS,
+    "segloop.metrics": LEARN_STACK + SERVER_STACK + PEERS,
+    "segloop.tools": LEARN_STACK + SERVER_STACK + PEERS,
+    "segloop.fusion": LEARN_STACK + SERVER_STACK + PEERS,
+    "segloop.simulate": LEARN_STACK + SERVER_STACK + PEERS,
     "segloop.learn": SERVER_STACK,
     "segloop.server": (),
     "segloop.cli": (),

@@ -79,6 +79,8 @@ def test_2d_tool_on_one_slice_of_a_volume(tmp_path):
         (["boxclicks", "{img}", "--out", "{d}/o.png", "--args", "{not json"],
          "--args is not valid JSON"),
         (["boxclicks", "{img}", "--out", "{d}/o.png"], "needs 'box'"),
+        (["livewire", "{img}", "--out", "{d}/o.png", "--set", "anchors=[[10,10],[10,10],[10,10]]"],
+         "anchors"),
         (["boxclicks", "{img}", "--out", "{d}/o.png", "--args", '{"box": [[0, 0], [0, 0]]}'],
          "box"),
         (["regiongrow", "{img}", "--out", "{d}/o.png", "--set", "seeds=[[5000, 5]]"],
@@ -94,10 +96,31 @@ def test_segment_user_errors(tmp_path, phantom_png, capfd, argv, message):
     assert code == 1 and len(err) == 1 and message in err[0], err
 
 
-def test_help_tool_lists_parameters(capsys):
-    assert main(["segment", "graphcut", "--help-tool"]) == 0
+def test_tools_command_lists_tools_and_parameters(capsys):
+    assert main(["tools"]) == 0
+    listing = capsys.readouterr().out
+    assert listing.splitlines()[0].startswith("livewire") and "interpolate" in listing
+    assert main(["tools", "graphcut"]) == 0
     out = capsys.readouterr().out
     assert "foreground (required)" in out and "lam" in out
+
+
+def test_options_before_the_image_and_label_geometry(tmp_path, capsys):
+    ph = phantom_3d(seed=2)
+    img = Image(ph.image.astype(np.float32), spacing=(3.0, 0.7, 0.7), origin=(4.0, -2.0, 9.0))
+    write_image(img, tmp_path / "v.nii.gz")
+    existing = np.zeros(ph.image.shape, np.uint8)
+    existing[0, 0, :5] = 7  # a label the tool must keep
+    write_image(img.with_array(existing, kind="label"), tmp_path / "old.nii.gz")
+    assert main(["segment", "threshold", "--set", "low=0.5", "--set", "value=2", "--label",
+                 str(tmp_path / "old.nii.gz"), str(tmp_path / "v.nii.gz"), "--out",
+                 str(tmp_path / "o.nii.gz")]) == 0
+    out = read_image(tmp_path / "o.nii.gz")
+    from segloop.io import check_same_grid
+
+    check_same_grid(out, img)
+    assert out.kind == "label" and out.array.dtype == np.uint8
+    assert set(out.label_values()) >= {0, 2, 7} and (out.array[0, 0, :5] == 7).all()
 
 
 def test_bench_latency_quick_writes_the_common_json(tmp_path, capsys):

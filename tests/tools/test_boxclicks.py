@@ -6,9 +6,10 @@ from scipy import ndimage as ndi
 
 from conftest import needs_shared, shared
 from segloop.bench.latency_cuts import next_click  # the standard simulated user
+from segloop.cli.main import main
 from segloop.data.phantoms import ball, disk, phantom_2d, phantom_3d
 from segloop.errors import InvalidArgumentError
-from segloop.io import open_dataset
+from segloop.io import Image, open_dataset, read_image, write_image
 from segloop.metrics import dice
 from segloop.tools import get_tool
 from segloop.tools.boxclicks import BoxClicksSession, box_clicks
@@ -129,6 +130,39 @@ def test_spec_applies_box_clicks_by_name():
     assert spec.required == ("box",)
 
 
+def test_spec_writes_value_into_the_label_and_keeps_the_other_labels():
+    spec = get_tool("boxclicks")
+    truth = disk((64, 64), (32, 32), 12)
+    img = np.where(truth, 0.7, 0.3) + np.random.default_rng(1).normal(0, 0.05, truth.shape)
+    label = np.zeros(truth.shape, np.int16)
+    label[:5], label[30:34, 25:50] = 7, 300  # 300 lies partly inside the object
+    params = spec.check_params({"box": bbox(truth), "value": 2})
+    out = spec.apply(img, label, spacing=(1.0, 1.0), **params)
+    mask = box_clicks(img, bbox(truth))
+    assert dice(mask, truth) >= 0.97 and out.dtype == np.int16
+    np.testing.assert_array_equal(out[mask], 2)
+    np.testing.assert_array_equal(out[~mask], label[~mask])
+    assert 0 < (out == 300).sum() < (label == 300).sum()  # only the part outside survives
+
+
+def test_cli_slice_keeps_the_other_labels(tmp_path):
+    truth = ball((8, 48, 48), (4, 24, 24), 10)
+    img = np.where(truth, 0.8, 0.2) + np.random.default_rng(2).normal(0, 0.05, truth.shape)
+    label = np.zeros(truth.shape, np.uint8)
+    label[:, :6, :6], label[4, 40:, 40:], label[4, 22:26, 22:26] = 1, 2, 3
+    write_image(Image(img.astype(np.float32)), tmp_path / "v.nii.gz")
+    write_image(Image(label, kind="label"), tmp_path / "l.nii.gz")
+    assert main(["segment", "boxclicks", str(tmp_path / "v.nii.gz"), "--out",
+                 str(tmp_path / "o.nii.gz"), "--label", str(tmp_path / "l.nii.gz"), "--slice",
+                 "z=4", "--set", f"box={bbox(truth[4])}", "--set", "value=4"]) == 0
+    out = read_image(tmp_path / "o.nii.gz", kind="label").array
+    mask = out[4] == 4
+    assert dice(mask, truth[4]) >= 0.97
+    np.testing.assert_array_equal(out[4][~mask], label[4][~mask])
+    np.testing.assert_array_equal(np.delete(out, 4, axis=0), np.delete(label, 4, axis=0))
+    assert set(np.unique(out)) == {0, 1, 2, 4}  # 3 lay inside the object
+
+
 # --------------------------------------------------------------------------- bad input
 
 
@@ -147,7 +181,8 @@ def test_bad_boxes_are_named(box, match):
 
 
 def test_bad_clicks_are_named():
-    img = np.random.default_rng(0).random((40, 40))
+    img = np.where(disk((40, 40), (15, 15), 4), 0.8, 0.2)
+    img += np.random.default_rng(0).normal(0, 0.05, img.shape)
     s = BoxClicksSession(img)
     with pytest.raises(InvalidArgumentError, match="set a box before clicking"):
         s.add_click((10, 10))
@@ -160,14 +195,66 @@ def test_bad_clicks_are_named():
         s.add_click((50, 5), positive=False)
     with pytest.raises(InvalidArgumentError, match="point must be 2 finite numbers"):
         s.add_click((12, 12, 12))
-    with pytest.raises(InvalidArgumentError, match=r"point=\[30, 30\] lies outside the box"):
-        box_clicks(img, [[10, 10], [20, 20]], negative=[[30, 30]])
+    with pytest.raises(InvalidArgumentError, match="positive must be true or false"):
+        s.add_click((12, 12), positive="no")
+    assert s.clicks == []
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"negative": [[12, 12], [30, 30]]},
+     r"^negative\[1\]=\[30, 30\] lies outside the box \[\[10, 10\], \[20, 20\]\]$"),
+    ({"positive": [[12, 12], [15, np.nan]]}, r"^positive\[1\] must be 2 finite numbers"),
+    ({"positive": [[99, 12]]}, r"^positive\[0\]=\[99, 12\] lies outside the image"),
+    ({"positive": 5}, r"^positive must be a list of points \[\[y, x\], ...\].*got positive=5$"),
+    ({"positive": [15, 15]}, r"one click is \[\[y, x\]\]\), got positive=\[15, 15\]$"),
+    ({"negative": "ab"}, r"^negative must be a list of points .* got negative='ab'$"),
+])
+def test_click_lists_name_the_click(kwargs, match):
+    img = np.where(disk((40, 40), (15, 15), 4), 0.8, 0.2)
+    img += np.random.default_rng(0).normal(0, 0.05, img.shape)
+    with pytest.raises(InvalidArgumentError, match=match):
+        box_clicks(img, [[10, 10], [20, 20]], **kwargs)
+
+
+def test_no_mask_is_invented_for_a_box_without_contrast_or_object():
+    with pytest.raises(InvalidArgumentError, match=r"^box=\[\[10, 10\], \[40, 40\]\] has no "
+                       r"contrast: every voxel in and around it has intensity 0 \(image range "
+                       r"0\.\.0\)$"):
+        box_clicks(np.zeros((64, 64)), [[10, 10], [40, 40]])
+    img = np.zeros((64, 64))
+    img[:, 55:] = 1.0  # contrast elsewhere, none near the box
+    with pytest.raises(InvalidArgumentError, match=r"has intensity 0 \(image range 0\.\.1\)"):
+        box_clicks(img, [[5, 5], [30, 30]])
+    rgb = np.zeros((32, 32, 3))
+    rgb[..., 1] = 0.5
+    with pytest.raises(InvalidArgumentError, match=r"intensity \[0, 0\.5, 0\]"):
+        box_clicks(rgb, [[5, 5], [20, 20]], channel_axis=-1)
+    noise = np.random.default_rng(0).random((40, 40))  # contrast but no object
+    with pytest.raises(InvalidArgumentError, match=r"^box=\[\[10, 10\], \[20, 20\]\]: the cut "
+                       r"finds no object in it \(intensities 0\.\d+\.\.0\.\d+ inside"):
+        box_clicks(noise, [[10, 10], [20, 20]])
+
+
+def test_a_refused_box_leaves_the_session_as_it_was():
+    truth = disk((64, 64), (20, 20), 8)
+    img = np.where(truth, 0.8, 0.2)
+    img[40:, 40:] = 0.2  # a flat corner: no contrast there
+    s = BoxClicksSession(img)
+    first = s.set_box(bbox(truth))
+    s.add_click((20, 20), positive=True)
+    with pytest.raises(InvalidArgumentError, match="has no contrast"):
+        s.set_box([[45, 45], [60, 60]])
+    assert len(s.clicks) == 1 and [v.tolist() for v in s.box] == [[12, 12], [29, 29]]
+    np.testing.assert_array_equal(s.undo(), first)
 
 
 @pytest.mark.parametrize("image, kwargs, match", [
     (np.full((16, 16), np.inf), {}, "NaN/Inf"),
     (np.zeros((2, 16, 16, 16)), {}, "must be 2D or 3D"),
-    (np.zeros((16, 16)), {"iterations": 0}, "iterations must be an integer >= 1"),
+    (np.zeros((16, 16)), {"iterations": 0}, r"iterations must be an integer in 1\.\.100"),
+    (np.zeros((16, 16)), {"iterations": True}, "got iterations=True"),
+    (np.zeros((16, 16)), {"iterations": 2.0}, "got iterations=2.0"),
+    (np.zeros((16, 16)), {"connectivity": True}, "got connectivity=True"),
     (np.zeros((16, 16)), {"lam": -1.0}, "lam must be"),
     (np.zeros((16, 16)), {"spacing": (1.0,)}, "spacing must be 2"),
 ])
@@ -193,13 +280,15 @@ def _brats(index):
 @pytest.mark.shared_data
 @needs_shared("cxr_lungs")
 def test_real_lung_box_plus_three_clicks_reaches_dice_090():
+    # measured: box 0.873-0.929, after 3 clicks 0.910-0.952 (each click adds, >= +0.012 in all)
     for case in open_dataset(shared("cxr_lungs")).cases:
         image, lungs = case.read_image().array, case.read_label().array > 0
         pieces, n = ndi.label(lungs)
         sizes = np.bincount(pieces.ravel())[1:]
         for piece in np.flatnonzero(sizes > 1000) + 1:  # both lungs (not a 2-pixel crumb)
             scores = box_then_clicks(image, pieces == piece)
-            assert scores[0] >= 0.85 and max(scores) >= 0.90, (case.id, piece, scores)
+            assert len(scores) == 4 and scores[0] >= 0.865, (case.id, piece, scores)
+            assert scores[-1] >= 0.905 and scores[-1] >= scores[0] + 0.01, (case.id, piece, scores)
 
 
 @pytest.mark.shared_data
@@ -212,8 +301,8 @@ def test_real_ct_organs_box_plus_clicks():
                 truth = case.read_label(name).array > 0
                 results[f"{case.id}:{name}"] = box_then_clicks(case.read_image().array, truth)
     assert len(results) == 8
-    for name, scores in results.items():
-        assert scores[0] >= 0.80 and scores[-1] >= 0.90, (name, scores)
+    for name, scores in results.items():  # measured: box >= 0.838, 3 clicks >= 0.921
+        assert scores[0] >= 0.83 and scores[-1] >= 0.915, (name, scores)
 
 
 @pytest.mark.shared_data
@@ -228,11 +317,13 @@ def test_real_brats_flair_slice_box_plus_clicks(index):
 
 @pytest.mark.shared_data
 @needs_shared("brats2013")
-@pytest.mark.parametrize("index", [0, 1])
-def test_real_brats_3d_tumour_crop_box_plus_clicks(index):
+@pytest.mark.parametrize("index, box, final", [(0, 0.885, 0.909), (1, 0.92, 0.925)])
+def test_real_brats_3d_tumour_crop_box_plus_clicks(index, box, final):
+    # measured: case 0 0.891 -> 0.914, case 1 0.925 -> 0.931 after three clicks
     volume, tumour = _brats(index)
     idx = np.argwhere(tumour)
     crop = tuple(slice(max(a - 10, 0), b + 11) for a, b in zip(idx.min(0), idx.max(0),
                                                                    strict=True))
     scores = box_then_clicks(volume[crop], tumour[crop])
-    assert scores[0] >= 0.85 and scores[-1] >= scores[0], scores
+    assert len(scores) == 4 and scores[0] >= box and scores[-1] >= final, scores
+    assert np.all(np.diff(scores) >= 0), scores  # no click makes it worse

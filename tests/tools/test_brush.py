@@ -111,3 +111,32 @@ def test_bad_label_maps_and_slices_are_refused():
         brush(np.full((3, 3), 0.5), [1, 1], radius_mm=1)
     with pytest.raises(InvalidArgumentError, match="2D or 3D"):
         brush(np.zeros((2, 2, 2, 2), np.uint8), [1, 1, 1, 1], radius_mm=1)
+
+
+@pytest.mark.parametrize("shape", ["ab", (2, 2, 2, 2), (4, 0), (4.0, 4), (True, 4), 5])
+def test_stroke_mask_refuses_a_bad_shape(shape):
+    with pytest.raises(InvalidArgumentError, match="shape must be 2D or 3D"):
+        stroke_mask(shape, [[0, 0]], radius_mm=1)
+
+
+@pytest.mark.parametrize("erase", ["no", 0, None])
+def test_erase_must_be_a_real_bool(erase):
+    lab = np.ones((4, 4), np.uint8)
+    with pytest.raises(InvalidArgumentError, match=f"erase must be true or false, got "
+                                                   f"erase={erase!r}"):
+        brush(lab, [1, 1], radius_mm=1, erase=erase)
+    with pytest.raises(InvalidArgumentError, match="erase must be true or false"):
+        get_tool("brush").apply(None, lab, spacing=None, points=[1, 1], radius_mm=1, erase=erase)
+
+
+def test_points_must_be_numbers():
+    with pytest.raises(InvalidArgumentError, match="points must be one or more points"):
+        brush(np.zeros((4, 4), np.uint8), [["1", "2"]], radius_mm=1)
+    with pytest.raises(InvalidArgumentError, match="points must be one or more points"):
+        brush(np.zeros((4, 4), np.uint8), [[True, False]], radius_mm=1)
+
+
+def test_spec_refuses_a_bad_channel_axis():
+    with pytest.raises(InvalidArgumentError, match="channel_axis=True is not an axis"):
+        get_tool("brush").apply(np.zeros((5, 5, 3)), None, spacing=None, points=[[2, 2]],
+                                radius_mm=1.0, channel_axis=True)

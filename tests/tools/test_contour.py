@@ -114,3 +114,31 @@ def test_snap_point_finds_the_strongest_nearest_pixel():
         snap_point(edges, (4, 4), -1)
     with pytest.raises(InvalidArgumentError, match="outside"):
         snap_point(edges, (9, 4), 2)
+
+
+def test_points_of_bools_or_strings_are_refused():
+    for point in ([True, False], (True, 5), ["1", "2"], (np.bool_(True), 2), 5, None):
+        with pytest.raises(InvalidArgumentError, match=r"anchors\[2\] must be 2 finite numbers"):
+            check_point(point, (5, 5), "anchors[2]")
+    assert check_point((np.int64(1), np.float32(2.4)), (5, 5)) == (1, 2)
+    with pytest.raises(InvalidArgumentError, match="snap_radius must be a finite number >= 0, "
+                                                   "got snap_radius=True"):
+        snap_point(np.zeros((5, 5)), (2, 2), True, name="snap_radius")
+
+
+def test_traced_chains_are_filled_by_labelling_as_the_polygon_would():
+    from skimage import draw
+
+    truth = disk((120, 140), (60.3, 70.8), 45)
+    chain = np.rint(mask_contour(truth)).astype(int)
+    chain = chain[np.r_[True, np.any(np.diff(chain, axis=0) != 0, axis=1)]]
+    chain = chain[:-1] if np.array_equal(chain[0], chain[-1]) else chain
+    expected = np.zeros(truth.shape, bool)
+    rr, cc = draw.polygon(chain[:, 0], chain[:, 1], truth.shape)
+    expected[rr, cc] = True
+    expected[tuple(chain.T)] = True
+    np.testing.assert_array_equal(fill_contour(chain, truth.shape), expected)
+    edge = np.array([(0, x) for x in range(10)] + [(y, 9) for y in range(1, 10)]
+                    + [(9, x) for x in range(8, -1, -1)] + [(y, 0) for y in range(8, 0, -1)])
+    assert fill_contour(edge, (10, 12))[:, :10].all()  # along the image border
+    assert not fill_contour(edge, (10, 12))[:, 10:].any()

@@ -7,6 +7,7 @@ from segloop.tools.edge_cost import (
     MAX_COST_PER_LENGTH,
     OFFSETS,
     check_image,
+    check_sigma,
     check_window,
     edge_costs,
     local_cost,
@@ -128,8 +129,25 @@ def test_bad_images_and_options_are_named():
     with pytest.raises(InvalidArgumentError, match="intensity_window"):
         local_cost(np.zeros((4, 4)), intensity_window=(3, 1))
     for sigma in (0, -1.0, np.nan, "1"):
-        with pytest.raises(InvalidArgumentError, match="sigma must be a positive number"):
+        with pytest.raises(InvalidArgumentError, match="sigma must be a number of pixels"):
             local_cost(np.zeros((4, 4)), sigma=sigma)
     assert check_window(None) is None
     with pytest.raises(InvalidArgumentError, match="intensity_window"):
         check_window("ab")
+
+
+def test_sigma_is_capped_at_the_image_and_bools_are_refused():
+    image = step()
+    assert check_sigma(0.25, image.shape) == 0.25 and check_sigma(12, (12, 8)) == 12.0
+    for sigma in (1e9, 12.5, 0.2, True):  # 1e9 used to allocate a 64 GB kernel
+        with pytest.raises(InvalidArgumentError, match=r"sigma must be a number of pixels in "
+                                                       r"\[0.25, 12\].*got sigma="):
+            check_sigma(sigma, (12, 8))
+    with pytest.raises(InvalidArgumentError, match="sigma must be"):
+        local_cost(np.zeros((8, 8, 8)), sigma=1e9)
+    with pytest.raises(InvalidArgumentError, match="weights must be non-negative"):
+        local_cost(image, weights={"direction": True})
+    with pytest.raises(InvalidArgumentError, match="intensity_window must be two finite"):
+        check_window([False, True])
+    with pytest.raises(InvalidArgumentError, match="intensity_window must be two finite"):
+        check_window(["0", "1"])

@@ -65,3 +65,31 @@ def test_speed_models():
     assert model.costs is None and model.smooth.max() == pytest.approx(0.5)
     with pytest.raises(InvalidArgumentError, match="metric must be one of"):
         speed_map(image, metric="hessian")
+
+
+def model(image, **kw):
+    opts = dict(spacing=None, channel_axis=None, intensity_window=None, sigma=1.0,
+                metric="intensity", eps=0.05, tolerance=None, edges=False)
+    return SpeedModel(image, **{**opts, **kw})
+
+
+def test_speeds_stay_above_what_scikit_fmm_treats_as_walls():
+    image = np.zeros((10, 12))
+    image[:, 6:] = 100.0  # intensity range 100
+    with pytest.raises(InvalidArgumentError, match=r"tolerance must be a positive number in "
+                                                   r"\[0.0001, 1e\+08\].*tolerance=1e-300"):
+        model(image, tolerance=1e-300)  # speeds of 1e-300: skfmm saw "no zero contour"
+    with pytest.raises(InvalidArgumentError, match=r"tolerance=inf"):
+        model(image, tolerance=np.inf)
+    m = model(image, tolerance=1e-4)
+    assert m.speed(-100.0).min() > 1e-7 and m.speed(200.0).min() > 1e-7  # the extremes allowed
+    for ref in (-100.01, 200.01, np.nan, "x", None, True):
+        with pytest.raises(InvalidArgumentError, match=r"reference must be a number in "
+                                                       r"\[-100, 200\]"):
+            m.speed(ref)
+    for eps in (1e-7, 2e6, np.inf, False):
+        with pytest.raises(InvalidArgumentError, match="eps must be a positive number in"):
+            model(image, eps=eps)
+    assert model(np.ones((5, 5))).speed(1.0).min() == pytest.approx(20.0)  # constant: tolerance 1
+    with pytest.raises(InvalidArgumentError, match=r"metric must be one of"):
+        model(image, metric=["edge"])

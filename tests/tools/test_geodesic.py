@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
@@ -139,6 +141,99 @@ def test_spec_in_2d_and_3d():
     assert line.sum() == 18 and line[3, 4, 1:19].all()
     with pytest.raises(InvalidArgumentError, match="closed contours are 2D only"):
         spec.apply(vol, None, spacing=None, anchors=[[3, 4, 1], [3, 4, 10]], closed=True)
+
+
+def two_levels():
+    """Left half 0.2, right half 0.8, with a bright line in each half."""
+    image = np.full((30, 40), 0.2)
+    image[:, 20:] = 0.8
+    return image
+
+
+def test_intensity_reference_is_forgotten_with_the_first_anchor():
+    image = two_levels()
+    s = GeodesicSession(image, metric="intensity", sigma=0.5)
+    s.add_anchor((15, 5))  # reference 0.2
+    assert s.reference == pytest.approx(0.2)
+    s.clear()
+    s.add_anchor((15, 35))  # a new contour in the bright half: reference 0.8, as a fresh session
+    fresh = GeodesicSession(image, metric="intensity", sigma=0.5)
+    fresh.add_anchor((15, 35))
+    assert s.reference == pytest.approx(0.8) == fresh.reference
+    np.testing.assert_array_equal(s.speed(), fresh.speed())
+    np.testing.assert_array_equal(s.path_to((5, 25)), fresh.path_to((5, 25)))
+    s.remove_last_anchor()  # undoing the first anchor forgets its reference too
+    assert s.reference is None
+    s.add_anchor((15, 5))
+    assert s.reference == pytest.approx(0.2)
+    s.add_anchor((15, 10))
+    s.remove_last_anchor()  # a later anchor keeps it
+    assert s.reference == pytest.approx(0.2)
+    given = GeodesicSession(image, metric="intensity", sigma=0.5, reference=0.5)
+    given.add_anchor((15, 35))
+    given.clear()
+    assert given.reference == 0.5 and given.speed() is not None  # a given reference stays
+
+
+def test_identical_anchors_and_enclosing_nothing_are_errors():
+    image, truth = blurred_disk()
+    anchors = anchors_at(truth, 4)
+    with pytest.raises(InvalidArgumentError, match="anchors must be distinct"):
+        geodesic_mask(image, [anchors[0]] * 3)
+    with pytest.raises(InvalidArgumentError, match="anchors must be distinct"):
+        get_tool("geodesic").apply(np.zeros((6, 8, 20)), None, spacing=None,
+                                   anchors=[[3, 4, 1], [3, 4, 1], [3, 4, 5]])
+    with pytest.raises(InvalidArgumentError, match=r"start and end are the same voxel \[1, 1, 1\]"):
+        geodesic_path_3d(np.zeros((6, 8, 20)), (1, 1, 1), (1.2, 1, 0.9))
+    s = GeodesicSession(image)
+    s.add_anchor(anchors[0])
+    with pytest.raises(InvalidArgumentError, match=r"is anchors\[0\] already"):
+        s.add_anchor(anchors[0])
+    s.add_anchor(anchors[1])
+    s.add_anchor((anchors[1][0] + 1, anchors[1][1]))  # next to the last anchor, on the same edge
+    with pytest.raises(InvalidArgumentError, match="encloses no area"):
+        s.mask()
+    assert not s.closed and len(s.segments) == 2 and len(s.anchors) == 3
+    s.remove_last_anchor()
+    for a in anchors[2:]:
+        s.add_anchor(a)
+    assert dice(s.mask(), truth) >= 0.97
+
+
+def test_absurd_tolerance_reference_eps_and_sigma_are_named():
+    image, _ = blurred_disk()
+    vol = np.random.default_rng(0).random((20, 20, 20))
+    for tolerance in (1e-300, 1e300, np.nan, True, "1"):
+        with pytest.raises(InvalidArgumentError, match=r"tolerance must be a positive number "
+                                                       r"in \["):
+            geodesic_mask(image, anchors_at(disk((96, 96), (48, 48), 30), 4), metric="intensity",
+                          tolerance=tolerance)
+        with pytest.raises(InvalidArgumentError, match="tolerance must be"):
+            geodesic_path_3d(vol, (1, 1, 1), (5, 5, 5), tolerance=tolerance)
+    for reference in (1e300, -1e300, np.nan, np.inf, "x", True):
+        with pytest.raises(InvalidArgumentError, match=r"reference must be a number in .*"
+                                                       + re.escape(f"reference={reference!r}")):
+            GeodesicSession(image, metric="intensity", reference=reference)
+        with pytest.raises(InvalidArgumentError, match="reference must be a number in"):
+            geodesic_path_3d(vol, (1, 1, 1), (5, 5, 5), reference=reference)  # not a 1-voxel path
+    for eps in (1e-300, 1e300, True):
+        with pytest.raises(InvalidArgumentError, match=r"eps must be a positive number in "
+                                                       r"\[1e-06, 1e\+06\]"):
+            GeodesicSession(image, eps=eps)
+    with pytest.raises(InvalidArgumentError, match=r"sigma must be a number of pixels in "
+                                                   r"\[0.25, 20\]"):
+        geodesic_path_3d(vol, (1, 1, 1), (5, 5, 5), sigma=1e9)
+    for closed in ("no", 0):
+        with pytest.raises(InvalidArgumentError, match="closed must be true or false"):
+            get_tool("geodesic").apply(image, None, spacing=None, anchors=[[1, 1], [5, 5]],
+                                       closed=closed)
+    # the bounds themselves still give paths along the right structure
+    tube = np.full((8, 8, 20), 0.1)
+    tube[4, 4, :] = 1.0
+    for kw in ({"eps": 1e-6}, {"eps": 1e6}, {"reference": 1.0, "tolerance": 0.9 / 1e6}):
+        path = geodesic_path_3d(tube, (4, 4, 1), (4, 4, 18), **kw)
+        assert tuple(path[0]) == (4, 4, 1) and tuple(path[-1]) == (4, 4, 18)
+        assert (path[:, :2] == 4).all()
 
 
 # --------------------------------------------------------------------------- real images

@@ -4,12 +4,14 @@ from scipy import ndimage as ndi
 
 from conftest import needs_shared, shared
 from segloop.bench.latency_cuts import scribbles  # a stroke inside, a box outline around
+from segloop.cli.main import main
 from segloop.data.phantoms import ball, disk, phantom_2d, phantom_3d
 from segloop.errors import InvalidArgumentError
-from segloop.io import open_dataset
+from segloop.io import Image, open_dataset, read_image, write_image
 from segloop.metrics import dice
 from segloop.tools import get_tool
-from segloop.tools.cutgraph import CutGraph, boundary_weights, check_image, seed_mask, tlinks
+from segloop.tools.cut_checks import check_image, seed_mask
+from segloop.tools.cutgraph import CutGraph, boundary_weights, tlinks
 from segloop.tools.graphcut import GraphCutSession, graph_cut
 
 
@@ -159,11 +161,11 @@ def test_resumed_maxflow_equals_a_fresh_solve():
     pixels = check_image(rng.random((40, 50)))
     weights, _ = boundary_weights(pixels, spacing=(1.0, 1.0))
     costs = [rng.random((40, 50)).astype(np.float32) for _ in range(2)]
-    graph = CutGraph(weights, *tlinks(*costs, lam=1.0, hard=10.0))
+    graph = CutGraph(weights, *tlinks(costs[1] - costs[0], lam=1.0, hard=10.0))
     new_costs = [c + rng.normal(0, 0.3, c.shape).astype(np.float32) for c in costs]
     seeds = np.zeros((40, 50), bool)
     seeds[10:15, 10:15] = True
-    source, sink = tlinks(*new_costs, lam=1.0, hard=10.0, fg_seeds=seeds)
+    source, sink = tlinks(new_costs[1] - new_costs[0], lam=1.0, hard=10.0, fg_seeds=seeds)
     graph.update(source, sink)
     fresh = CutGraph(weights, source.copy(), sink.copy())
     np.testing.assert_array_equal(graph.mask(), fresh.mask())
@@ -183,6 +185,55 @@ def test_spec_applies_graph_cut_by_name():
     assert set(spec.required) == {"foreground", "background"}
 
 
+def test_spec_writes_value_into_the_label_and_keeps_the_other_labels():
+    spec = get_tool("graphcut")
+    img, truth = noisy_disk()
+    label = np.zeros(img.shape, np.uint8)
+    label[:10, :10], label[50:, 50:], label[30:34, 40:50] = 1, 3, 4  # 4 overlaps the object
+    params = spec.check_params({"foreground": [[32, 30], [32, 34]], "background": [[2, 30]],
+                                "value": 2})
+    out = spec.apply(img, label, spacing=(1.0, 1.0), **params)
+    mask = graph_cut(img, [[32, 30], [32, 34]], [[2, 30]])
+    assert dice(mask, truth) >= 0.99
+    np.testing.assert_array_equal(out[mask], 2)
+    np.testing.assert_array_equal(out[~mask], label[~mask])
+    assert label.max() == 4 and (label == 2).sum() == 0  # the input is not written to
+
+
+def volume_with_labels(tmp_path):
+    """A noisy ball in an (8, 48, 48) volume and a label map holding 1..4 around it, as files."""
+    truth = ball((8, 48, 48), (4, 24, 24), 10)
+    img = np.where(truth, 0.8, 0.2) + np.random.default_rng(2).normal(0, 0.05, truth.shape)
+    label = np.zeros(truth.shape, np.uint8)
+    label[:, :6, :6], label[4, 40:, 40:], label[3, 20:28, 20:28], label[4, 23:26, 2:5] = 1, 2, 3, 4
+    write_image(Image(img.astype(np.float32), spacing=(2.0, 1.0, 1.0)), tmp_path / "v.nii.gz")
+    write_image(Image(label, spacing=(2.0, 1.0, 1.0), kind="label"), tmp_path / "l.nii.gz")
+    return truth, label
+
+
+@pytest.mark.parametrize("where", ["slice", "volume"])
+def test_cli_keeps_the_other_labels_of_label(tmp_path, where):
+    truth, label = volume_with_labels(tmp_path)
+    if where == "slice":  # (y, x) seeds on slice z=4; only that slice may change
+        seeds, region = ["foreground=[[24,24]]", "background=[[[8,8],[8,40]]]"], truth[4]
+        extra, plane = ["--slice", "z=4"], (4,)
+    else:
+        seeds, region = ["foreground=[[4,24,24]]", "background=[[[4,8,8],[4,8,40]]]"], truth
+        extra, plane = [], ()
+    argv = ["segment", "graphcut", str(tmp_path / "v.nii.gz"), "--out", str(tmp_path / "o.nii.gz"),
+            "--label", str(tmp_path / "l.nii.gz"), "--set", "value=5", *extra]
+    for seed in seeds:
+        argv += ["--set", seed]
+    assert main(argv) == 0
+    out = read_image(tmp_path / "o.nii.gz", kind="label").array
+    mask = out[plane] == 5
+    assert dice(mask, region) >= 0.97
+    np.testing.assert_array_equal(out[plane][~mask], label[plane][~mask])
+    if where == "slice":
+        np.testing.assert_array_equal(np.delete(out, 4, axis=0), np.delete(label, 4, axis=0))
+    assert set(np.unique(out)) == {0, 1, 2, 3, 4, 5} - ({3} if where == "volume" else set())
+
+
 # --------------------------------------------------------------------------- bad input
 
 
@@ -193,7 +244,8 @@ def test_spec_applies_graph_cut_by_name():
     ({"background": [[1, 2, 3]]}, "background must be a stroke"),
     ({"foreground": [[1, np.nan]]}, "non-finite"),
     ({"background": [[10, 10]], "foreground": [[10, 10]]}, "share 1 voxels"),
-    ({"lam": 0}, "lam must be a finite number > 0"),
+    ({"lam": 0}, r"lam must be a finite number > 0, <= 1e\+06, got lam=0$"),
+    ({"lam": 1e308}, r"lam must be a finite number > 0, <= 1e\+06, got lam=1e\+308$"),
     ({"sigma": -1.0}, "sigma must be"),
     ({"model": "kmeans"}, "model must be one of histogram, gmm"),
     ({"connectivity": 3}, r"connectivity must be an integer in 1..2"),
@@ -222,13 +274,119 @@ def test_bad_images_are_named(image, match):
 
 def test_point_of_wrong_dimension_on_a_volume():
     with pytest.raises(InvalidArgumentError, match=r"foreground must be a stroke \[\[z, y, x\]"):
-        graph_cut(np.zeros((4, 8, 8)), [[1, 1]], [[0, 0, 0]])
+        graph_cut(np.random.default_rng(0).random((4, 8, 8)), [[1, 1]], [[0, 0, 0]])
 
 
 def test_session_bad_stroke():
-    s = GraphCutSession(np.zeros((8, 8)))
+    s = GraphCutSession(np.random.default_rng(0).random((8, 8)))
     with pytest.raises(InvalidArgumentError, match="stroke has no point"):
         s.add_scribble([], foreground=True)
+
+
+def test_constant_image_is_refused_not_cut():
+    with pytest.raises(InvalidArgumentError, match=r"image is constant \(every voxel 0\)"):
+        graph_cut(np.zeros((64, 64)), [[30, 30]], [[1, 1]])
+    with pytest.raises(InvalidArgumentError, match=r"every voxel \[0.2, 0.5, 0.1\]"):
+        GraphCutSession(np.full((8, 8, 3), [0.2, 0.5, 0.1]), channel_axis=-1)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"connected": "no"}, "connected must be true or false, got connected='no'"),
+    ({"connected": 1}, "connected must be true or false"),
+    ({"connectivity": True}, r"connectivity must be an integer in 1..2, got connectivity=True"),
+    ({"connectivity": 1.0}, "connectivity must be an integer"),
+    ({"model": ["gmm"]}, "model must be one of"),
+])
+def test_options_must_have_their_real_types(kwargs, match):
+    img, _ = noisy_disk()
+    with pytest.raises(InvalidArgumentError, match=match):
+        graph_cut(img, [[32, 32]], [[0, 0]], **kwargs)
+
+
+def test_session_flags_must_be_real_bools():
+    img, _ = noisy_disk()
+    s = GraphCutSession(img)
+    for kwargs in ({"foreground": "no"}, {"foreground": 0}, {"foreground": True, "refit": "yes"}):
+        with pytest.raises(InvalidArgumentError, match="must be true or false"):
+            s.add_scribble([[3, 3]], **kwargs)
+    assert not s.foreground.any()  # a refused scribble changes nothing
+
+
+def test_integer_01_masks_are_seeds_and_bad_ones_are_named_on_one_line():
+    img, truth = noisy_disk()
+    fg = np.zeros(img.shape, np.uint8)
+    fg[30:34, 30:34] = 1
+    bg = np.zeros(img.shape, np.int64)
+    bg[0, :] = 1
+    np.testing.assert_array_equal(graph_cut(img, fg, bg), graph_cut(img, fg > 0, bg > 0))
+    assert dice(graph_cut(img, fg, bg), truth) >= 0.99
+    with pytest.raises(InvalidArgumentError) as err:
+        graph_cut(img, fg * 2, bg)
+    assert str(err.value) == "foreground mask must hold only 0 and 1, got values [0, 2]"
+    with pytest.raises(InvalidArgumentError) as err:
+        graph_cut(img, np.ones((3, 64, 64), np.uint8), bg)  # not a stroke, not a mask
+    message = str(err.value)
+    assert "\n" not in message and "array(" not in message
+    assert message.endswith("got foreground=array of shape (3, 64, 64), dtype uint8")
+
+
+# --------------------------------------------------------------------------- large radius
+
+
+def test_brush_radius_beyond_the_image_covers_it_without_growing_memory():
+    assert seed_mask((64, 64), [[10, 10]], radius=1e9).all()
+    assert seed_mask((40, 50, 60), [[0, 0, 0]], spacing=(3.0, 1.0, 1.0), radius=1e300).all()
+    img, _ = noisy_disk()
+    with pytest.raises(InvalidArgumentError, match="foreground and background share 4096 voxels"):
+        graph_cut(img, [[10, 10]], [[20, 20]], radius=1e9)
+
+
+@pytest.mark.parametrize("radius", [1.5, 4.0, 20.0])
+def test_brush_equals_an_exact_distance_transform(radius):
+    # a long stroke with a large radius is rasterised by a distance transform in its bounding
+    # box, a short one by the offsets of a ball; both must give the exact brush
+    stroke = [[5, 5], [90, 70], [10, 110]]
+    got = seed_mask((100, 120), stroke, spacing=(1.0, 0.7), radius=radius)
+    line = seed_mask((100, 120), stroke)
+    want = ndi.distance_transform_edt(~line, sampling=(1.0, 0.7)) <= radius
+    np.testing.assert_array_equal(got, want)
+
+
+# --------------------------------------------------------------------------- sigma extremes
+
+
+def test_sigma_underflow_and_overflow_give_the_limits():
+    img = np.array([[0.0, 0.0, 1.0, 1.0]])[..., None].astype(np.float32)
+    tiny, _ = boundary_weights(img, spacing=(1.0, 1.0), sigma=1e-300)  # sigma**2 == 0
+    np.testing.assert_array_equal(tiny[0][1], [[1, 0, 1, 0]])
+    huge, _ = boundary_weights(img, spacing=(1.0, 1.0), sigma=1e200)  # sigma**2 overflows
+    np.testing.assert_array_equal(huge[0][1], [[1, 1, 1, 0]])
+    noisy, truth = noisy_disk()
+    for sigma in (1e-300, 1e-20, 1e200):
+        mask = graph_cut(noisy, [[32, 30], [32, 34]], [[[2, 2], [2, 61]], [[61, 2], [61, 61]]],
+                         sigma=sigma)
+        assert dice(mask, truth) >= 0.9, sigma
+
+
+# --------------------------------------------------------------------------- class emptied
+
+
+def test_scribble_made_while_a_class_is_empty_is_applied_at_the_next_cut():
+    img, truth = noisy_disk()
+    s = GraphCutSession(img)
+    s.add_scribble([[0, 0]], foreground=False)
+    first = s.add_scribble([[32, 32]], foreground=True)
+    assert first[32, 32]
+    assert s.add_scribble([[32, 32]], foreground=False) is None  # no foreground seed left
+    assert s.mask is None  # not the stale first cut
+    got = s.add_scribble([[30, 30]], foreground=True)
+    assert not got[32, 32] and s.background[32, 32]  # the background seed holds
+    # the same seeds in an order that never empties a class give the same cut
+    t = GraphCutSession(img)
+    t.add_scribble([[0, 0]], foreground=False)
+    t.add_scribble([[32, 32]], foreground=True)
+    t.add_scribble([[30, 30]], foreground=True)
+    np.testing.assert_array_equal(got, t.add_scribble([[32, 32]], foreground=False))
 
 
 # --------------------------------------------------------------------------- real data

@@ -15,7 +15,10 @@ def test_quantize_grey_codes_and_centres_are_exact():
     q = quantize(np.array([[0.0, 1.0], [2.0, 4.0]]), levels=5)
     np.testing.assert_array_equal(q.codes, [[0, 1], [2, 4]])
     np.testing.assert_allclose(q.centres[:, 0], [0, 1, 2, 3, 4])
-    assert q.codes.dtype == np.int32 and q.levels == 5
+    assert q.codes.dtype == np.uint8 and q.levels == 5
+    assert quantize(np.zeros((2, 2, 3)), channel_axis=-1).codes.dtype == np.uint16  # 32**3
+    assert quantize(np.zeros((2, 2, 4)), channel_axis=-1, levels=8).codes.dtype == np.uint16
+    assert quantize(np.zeros((2, 2, 4)), channel_axis=-1, levels=32).codes.dtype == np.int32
 
 
 def test_quantize_colour_codes_channel_zero_fastest():
@@ -123,3 +126,17 @@ def test_bad_options_are_named():
         fit_histogram([1.0], lo=[0], hi=[1], bins=0)
     with pytest.raises(InvalidArgumentError, match="n_components"):
         fit_gmm([1.0, 2.0], n_components=0)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: fit_histogram([1.0], lo=[0], hi=[1], bins=True), "got bins=True"),
+    (lambda: fit_histogram([1.0], lo=[0], hi=[1], bins=2.5), "got bins=2.5"),
+    (lambda: fit_histogram([[1.0] * 3], lo=[0] * 3, hi=[1] * 3, bins=1000),
+     r"bins\*\*channels must be <= 2\*\*24"),
+    (lambda: fit_gmm([1.0, 2.0], n_components=True), "got n_components=True"),
+    (lambda: fit_gmm([1.0, 2.0], iterations=1.5), "got iterations=1.5"),
+    (lambda: quantize(np.zeros((2, 2)), levels=False), "got levels=False"),
+])
+def test_counts_must_be_real_integers(call, match):
+    with pytest.raises(InvalidArgumentError, match=match):
+        call()

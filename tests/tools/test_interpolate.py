@@ -173,3 +173,11 @@ def test_spec_refuses_bad_axis_and_missing_label():
         spec.apply(None, np.zeros((3, 3, 3), np.uint8), spacing=None, axis="w")
     with pytest.raises(InvalidArgumentError, match="edits a label map"):
         spec.apply(np.zeros((3, 3, 3)), None, spacing=None)
+
+
+def test_spec_accepts_and_ignores_a_colour_axis():
+    vol = np.zeros((5, 6, 7), np.uint8)
+    vol[0, 1:4, 1:4] = vol[4, 2:5, 2:5] = 1
+    rgb = np.zeros((*vol.shape, 3), np.uint8)
+    out = get_tool("interpolate").apply(rgb, vol, spacing=None, channel_axis=-1)
+    assert np.array_equal(out, interpolate_slices(vol))

@@ -137,3 +137,21 @@ def test_cleaning_a_speckled_real_label_restores_it():
 def test_bad_arguments_are_named(call, message):
     with pytest.raises(InvalidArgumentError, match=message):
         call()
+
+
+@pytest.mark.parametrize("call", [
+    lambda: keep_largest("abc"),
+    lambda: remove_small("abc", min_voxels=2),
+    lambda: keep_at_point("abc", [0, 0]),
+    lambda: fill_holes("abc"),
+])
+def test_a_bad_label_map_is_named_as_the_label(call):
+    with pytest.raises(InvalidArgumentError, match="label must be an integer label map"):
+        call()
+
+
+def test_spec_accepts_and_ignores_a_colour_axis():
+    spec = get_tool("islands")
+    rgb = np.zeros((*ISLANDS.shape, 3), np.uint8)
+    assert np.array_equal(spec.apply(rgb, ISLANDS, spacing=(1.0, 1.0), operation="keep_largest",
+                                     channel_axis=-1), keep_largest(ISLANDS))

@@ -10,6 +10,7 @@ from segloop.metrics import dice
 from segloop.tools import get_tool
 from segloop.tools.contour import fill_contour, mask_contour, resample_contour
 from segloop.tools.livewire import LivewireSession, grid_graph, livewire_contour, livewire_mask
+from segloop.tools.path_tree import trace_anchors
 
 
 def anchors_on(mask, n):
@@ -32,7 +33,7 @@ def test_grid_graph_has_eight_links_per_pixel_and_self_loops_at_the_border():
     assert g.indices[32:40].tolist() == [0, 1, 2, 3, 5, 4, 4, 4]
     assert g.data[32:40].tolist() == links[:, 1, 1].tolist()
     assert g.indices[:3].tolist() == [0, 0, 0]  # (0, 0) has no upper neighbours
-    assert g.data[:3].tolist() == [1.0, 1.0, 1.0]  # leaving the image: a harmless self-loop
+    assert np.isinf(g.data[:3]).all()  # leaving the image: a self-loop never followed
 
 
 def test_path_runs_along_a_step_edge():
@@ -186,6 +187,77 @@ def test_spec_writes_the_value_and_checks_its_arguments():
         spec.apply(image, np.zeros((3, 3), np.uint8), spacing=None, anchors=anchors_on(truth, 4))
 
 
+def session_state(s):
+    return (list(s.anchors), [seg.tolist() for seg in s.segments], s.closed)
+
+
+def test_identical_anchors_are_refused_and_leave_the_session_as_it_was():
+    s = LivewireSession(np.zeros((20, 20)))
+    s.add_anchor((0, 0))
+    before = session_state(s)
+    with pytest.raises(InvalidArgumentError, match=r"point=\(0, 0\) is anchors\[0\] already"):
+        s.add_anchor((0, 0))
+    with pytest.raises(InvalidArgumentError, match="closing needs at least 2 anchors, got 1"):
+        s.mask()
+    assert session_state(s) == before
+    s.add_anchor((0, 19))
+    with pytest.raises(InvalidArgumentError, match=r"point=\(0.3, 18.6\) is anchors\[1\]"):
+        s.add_anchor((0.3, 18.6))  # rounds onto an anchor
+    with pytest.raises(InvalidArgumentError, match="anchors must be distinct"):
+        livewire_mask(np.zeros((20, 20)), [(10, 10), (10, 10), (10, 10)])
+    with pytest.raises(InvalidArgumentError, match=r"anchors\[0\] and anchors\[2\] are the same"):
+        livewire_contour(np.zeros((20, 20)), [(1, 1), (1, 9), (1, 1)], closed=False)
+    with pytest.raises(InvalidArgumentError, match=r"anchors\[0\] must be 2 finite numbers"):
+        livewire_mask(np.zeros((20, 20)), [[True, False]] * 3)
+
+
+def test_a_contour_enclosing_nothing_is_an_error_and_the_session_stays_open():
+    image = np.zeros((30, 30))
+    image[5:25, 5:25] = 1.0
+    s = LivewireSession(image)
+    s.add_anchor((4, 4))
+    s.add_anchor((4, 25))  # both on the top edge: the way back is the way there
+    before = session_state(s)
+    for call in (s.close, s.mask):
+        with pytest.raises(InvalidArgumentError, match="encloses no area: 0 pixels inside"):
+            call()
+        assert session_state(s) == before  # not half-closed
+    s.add_anchor((25, 25))  # the session goes on
+    s.add_anchor((25, 4))
+    mask = s.mask()
+    assert s.closed and mask[5:25, 5:25].all() and mask.sum() <= 22 * 22
+    with pytest.raises(InvalidArgumentError, match="encloses no area"):
+        livewire_mask(image, [(4, 4), (4, 14), (4, 25)])  # three anchors on one edge
+
+
+def test_huge_or_tiny_sigma_and_non_bool_flags_are_named():
+    image, truth = noisy_disk()
+    anchors = anchors_on(truth, 4)
+    for sigma in (1e9, 97, 0.01, True):
+        with pytest.raises(InvalidArgumentError, match=rf"sigma must be a number of pixels in "
+                                                       rf"\[0.25, 96\].*sigma={sigma!r}"):
+            livewire_mask(image, anchors, sigma=sigma)
+    assert dice(livewire_mask(image, anchors, sigma=96), truth) > 0  # the cap itself runs
+    for closed in ("maybe", "no", 1, None):
+        with pytest.raises(InvalidArgumentError, match=rf"closed must be true or false, got "
+                                                       rf"closed={closed!r}"):
+            livewire_contour(image, anchors, closed=closed)
+        with pytest.raises(InvalidArgumentError, match="closed must be true or false"):
+            get_tool("livewire").apply(image, None, spacing=None, anchors=anchors, closed=closed)
+    with pytest.raises(InvalidArgumentError, match="window must be a positive number"):
+        LivewireSession(image, window=True)
+    with pytest.raises(InvalidArgumentError, match="snap_radius must be a finite number"):
+        livewire_mask(image, anchors, snap_radius=True)
+    s = LivewireSession(image)
+    s.strength = np.zeros(image.shape)
+    s.strength[50, 50] = 1.0  # one strongest pixel: every anchor snaps onto it
+    with pytest.raises(InvalidArgumentError, match=r"anchors\[0\] and anchors\[1\] are the same "
+                                                   r"pixel \[50, 50\] after snapping with "
+                                                   r"snap_radius=200"):
+        trace_anchors(s, anchors, closed=True, snap_radius=200)
+    assert s.anchors == []
+
+
 # --------------------------------------------------------------------------- real images
 
 def lungs(case_id):
@@ -238,3 +310,38 @@ def test_spinal_cord_axial_slice_from_four_anchors():
     truth = case.read_label().array[:, k, :] > 0
     ((lw, poly),) = scores([(image, truth)], 4)  # livewire 0.93, polygon 0.89
     assert lw >= 0.9 and lw > poly
+
+
+@needs_shared("cxr_lungs")
+def test_chest_xray_degenerate_anchors_give_errors_not_masks():
+    (image, _), *_ = lungs("1")
+    spec = get_tool("livewire")
+    with pytest.raises(InvalidArgumentError, match="anchors must be distinct"):
+        spec.apply(image, None, spacing=None, anchors=[[10, 10], [10, 10], [10, 10]])
+    with pytest.raises(InvalidArgumentError, match="anchors must be distinct"):
+        spec.apply(image, None, spacing=None, anchors=[[100, 100], [100, 300], [100, 100]])
+    s = LivewireSession(image)
+    s.add_anchor((100, 100))
+    s.add_anchor((100, 300))  # there and back along the same edges
+    with pytest.raises(InvalidArgumentError, match="encloses no area"):
+        s.mask()
+    assert not s.closed and len(s.segments) == 1
+
+
+def test_trees_resume_where_they_stopped_with_single_dijkstra_distances():
+    from scipy.sparse.csgraph import dijkstra
+
+    image, _ = noisy_disk(seed=2)
+    s = LivewireSession(image, window=5)
+    s.add_anchor((17, 49))
+    first = s._trees[0]
+    settled = int(np.isfinite(first.dist).sum())
+    s.path_to((90, 90))  # beyond the window: the same tree grows on
+    tree = s._trees[0]
+    assert tree is first and tree.reach > 5 and np.isfinite(tree.dist).sum() > settled
+    exact = dijkstra(s.graph, indices=int(np.ravel_multi_index((17, 49), s.shape)))
+    reached = np.isfinite(tree.dist)
+    np.testing.assert_allclose(tree.dist[reached], exact[reached], rtol=1e-12)
+    assert np.array_equal(reached, exact <= tree.reach)  # everything within the reach, no more
+    fresh = LivewireSession(image, window=5)  # the links cut while resuming are restored
+    np.testing.assert_array_equal(s.graph.data, fresh.graph.data)

@@ -129,3 +129,78 @@ def test_margins_and_smoothing_on_a_real_left_atrium():
 def test_bad_arguments_are_named(call, message):
     with pytest.raises(InvalidArgumentError, match=message):
         call()
+
+
+def square(shape=(64, 64)):
+    lab = np.zeros(shape, np.uint8)
+    lab[20:40, 20:40] = 1
+    return lab
+
+
+@pytest.mark.parametrize("size", [1e9, 1e300])
+def test_sizes_beyond_the_image_give_what_the_image_extent_gives(size):
+    lab = square()
+    diagonal = float(np.hypot(64, 64))
+    assert np.all(smooth(lab, operation="grow", size_mm=size) == 1)  # every voxel reached
+    assert np.all(smooth(lab, operation="close", size_mm=size) == 1)
+    assert not smooth(lab, operation="shrink", size_mm=size).any()
+    assert not smooth(lab, operation="open", size_mm=size).any()
+    assert np.array_equal(smooth(lab, operation="grow", size_mm=size),
+                          grow(lab, distance_mm=diagonal))
+    # a median box wider than the image holds the whole image: 400 of 4096 voxels lose the vote
+    assert np.array_equal(smooth(lab, operation="median", size_mm=size),
+                          median(lab, radius_mm=63))
+    big = np.zeros((64, 64), np.uint8)
+    big[:, :40] = 1  # 40 of 64 columns: the whole-image vote keeps it everywhere
+    assert np.all(smooth(big, operation="median", size_mm=size) == 1)
+
+
+def test_a_gaussian_longer_than_the_image_is_folded_onto_it_exactly():
+    mask = blob(seed=6)
+    for sigma_mm in (6.0, 40.0, 300.0):  # kernels of 9 .. 1100 voxels on 8 .. 14 voxel axes
+        out = gaussian(mask.astype(np.uint8), sigma_mm=sigma_mm, spacing=SPACING)
+        blurred = ndi.gaussian_filter(mask.astype(np.float32), sigma_mm / np.array(SPACING),
+                                      mode="nearest", truncate=3.0)
+        assert np.array_equal(out > 0, blurred > 0.5), sigma_mm
+
+
+def test_the_folded_kernel_matches_scipy_explicitly_and_through_erf(monkeypatch):
+    from segloop.tools import morphology
+
+    mask = blob(seed=7)
+    sigma = np.array([40.0, 2.0, 100.0])
+    expected = ndi.gaussian_filter(mask.astype(np.float32), sigma, mode="nearest", truncate=3.0)
+    np.testing.assert_allclose(morphology._blur(mask, sigma), expected, atol=1e-6)
+    monkeypatch.setattr(morphology, "_EXPLICIT_RADIUS", 10)  # force the erf sums
+    np.testing.assert_allclose(morphology._blur(mask, sigma), expected, atol=1e-5)
+
+
+def test_a_huge_gaussian_returns_without_allocating_the_kernel():
+    lab = square()
+    for size in (1e6, 1e300):
+        # the edges (all background) extended far beyond the square outweigh it everywhere
+        assert not smooth(lab, operation="gaussian", size_mm=size).any()
+    with pytest.raises(InvalidArgumentError, match="size_mm must be a number"):
+        smooth(lab, operation="gaussian", size_mm=float("inf"))
+
+
+def test_margin_is_the_box_each_operation_edits():
+    from segloop.tools.morphology import margin
+
+    sp = (2.0, 0.5)
+    assert margin("grow", 2.0, sp, (64, 64)).tolist() == [2, 5]
+    assert margin("close", 2.0, sp, (64, 64)).tolist() == [3, 9]
+    assert margin("shrink", 2.0, sp, (64, 64)).tolist() == [1, 1]
+    assert margin("gaussian", 1.0, sp, (64, 64)).tolist() == [3, 7]
+    assert margin("median", 1.0, sp, (64, 64)).tolist() == [1, 5]  # boxes of 1 x 5 voxels
+    assert margin("grow", 1e300, sp, (64, 8)).tolist() == [64, 8]
+    with pytest.raises(InvalidArgumentError, match="operation must be one of"):
+        margin("blur", 1.0, sp, (64, 64))
+
+
+def test_spec_accepts_and_ignores_a_colour_axis():
+    lab = square((9, 9))
+    rgb = np.zeros((9, 9, 3), np.uint8)
+    out = get_tool("smooth").apply(rgb, lab, spacing=(1.0, 1.0), operation="open", size_mm=1.0,
+                                   channel_axis=-1)
+    assert np.array_equal(out, opening(lab, radius_mm=1.0))

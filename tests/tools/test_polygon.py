@@ -50,7 +50,12 @@ def test_random_polygons_match_a_brute_force_point_in_polygon_test():
         area = np.dot(v[:, 0], np.roll(v[:, 1], -1)) - np.dot(v[:, 1], np.roll(v[:, 0], -1))
         if area == 0:
             continue
-        assert np.array_equal(polygon_mask((10, 10), v), closed_polygon_brute_force((10, 10), v))
+        expected = closed_polygon_brute_force((10, 10), v)
+        if not expected.any():  # a sliver between pixel centres: refused, never an empty mask
+            with pytest.raises(InvalidArgumentError, match="enclose no pixel centre"):
+                polygon_mask((10, 10), v)
+            continue
+        assert np.array_equal(polygon_mask((10, 10), v), expected)
 
 
 def test_the_fill_holds_scikit_image_interior():
@@ -115,3 +120,21 @@ def test_volume_needs_axis_and_image_needs_none():
         polygon(np.zeros((5, 5), np.uint8), [[0, 0], [0, 3], [3, 3]], axis=1)
     with pytest.raises(InvalidArgumentError, match="fills 2D images"):
         polygon_mask((3, 3, 3), [[0, 0, 0], [0, 1, 1], [1, 1, 1]])
+
+
+def test_a_polygon_holding_no_pixel_centre_is_refused_naming_its_vertices():
+    tiny = [[1.1, 1.1], [1.2, 1.3], [1.3, 1.1]]
+    with pytest.raises(InvalidArgumentError, match=r"vertices=\[\[1.1, 1.1\], \[1.2, 1.3\], "
+                                                   r"\[1.3, 1.1\]\] enclose no pixel centre"):
+        polygon_mask((64, 64), tiny)
+    with pytest.raises(InvalidArgumentError, match="enclose no pixel centre"):
+        get_tool("polygon").apply(np.zeros((64, 64)), None, spacing=None, vertices=tiny)
+    sliver = [[2, 0.2, 0.2], [2, 0.2, 3.8], [2, 0.8, 0.2]]  # between rows 0 and 1 of slice 2
+    with pytest.raises(InvalidArgumentError, match="enclose no pixel centre"):
+        polygon(np.zeros((4, 5, 5), np.uint8), sliver, axis=0)
+
+
+def test_spec_fills_a_colour_image_of_its_spatial_shape():
+    out = get_tool("polygon").apply(np.zeros((6, 7, 3), np.uint8), None, spacing=(1.0, 1.0),
+                                    vertices=[[1, 1], [1, 4], [4, 4], [4, 1]], channel_axis=-1)
+    assert out.shape == (6, 7) and out.sum() == 16

@@ -133,3 +133,28 @@ def test_bad_images_are_refused():
         region_grow(np.full((3, 3), np.nan), [1, 1], tolerance=1)
     with pytest.raises(InvalidArgumentError, match="2D or 3D"):
         region_grow(np.zeros(5), [1], tolerance=1)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"relative": "no"}, "relative must be true or false, got relative='no'"),
+    ({"relative": 1}, "relative must be true or false, got relative=1"),
+    ({"tolerance": None, "relative": "yes"}, "relative must be true or false"),
+    ({"connectivity": True}, "connectivity must be an integer in 1..2, got connectivity=True"),
+    ({"channel_axis": True}, "channel_axis=True is not an axis"),
+])
+def test_truthy_non_bools_and_bool_integers_are_refused(kwargs, message):
+    with pytest.raises(InvalidArgumentError, match=message):
+        region_grow(step_image(), [1, 1], **{"tolerance": 1.0, **kwargs})
+
+
+@pytest.mark.parametrize("seeds", [[["1", "1"]], [[True, False]], [[None, 1]]])
+def test_seeds_must_be_numbers(seeds):
+    with pytest.raises(InvalidArgumentError, match="seeds must be one or more points"):
+        region_grow(step_image(), seeds, tolerance=1.0)
+
+
+def test_a_radius_beyond_the_image_is_the_unlimited_region():
+    img = step_image()
+    whole = region_grow(img, [3, 0], tolerance=2.0)
+    for radius in (1e9, 1e300):
+        assert np.array_equal(region_grow(img, [3, 0], tolerance=2.0, max_radius_mm=radius), whole)

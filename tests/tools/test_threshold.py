@@ -106,3 +106,55 @@ def test_bad_images_are_refused():
         suggest_thresholds(np.arange(16.0).reshape(4, 4), nbins=2)
     with pytest.raises(InvalidArgumentError, match="low='mean' is neither"):
         get_tool("threshold").apply(np.arange(4.0).reshape(2, 2), None, spacing=None, low="mean")
+
+
+def test_colour_image_is_thresholded_on_the_mean_of_its_channels():
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (12, 10, 3)).astype(np.uint8)
+    grey = rgb.astype(np.float64).mean(axis=-1)
+    assert np.array_equal(threshold(rgb, low=120, channel_axis=-1), grey >= 120)
+    chw = np.moveaxis(rgb, -1, 0)  # channels first
+    assert np.array_equal(threshold(chw, low=120, high=200, channel_axis=0),
+                          (grey >= 120) & (grey <= 200))
+    assert suggest_thresholds(rgb, channel_axis=-1)["otsu"] == pytest.approx(
+        suggest_thresholds(grey)["otsu"], abs=1e-4)
+    out = get_tool("threshold").apply(rgb, None, spacing=(1.0, 1.0), channel_axis=-1)
+    assert out.shape == (12, 10)
+    assert np.array_equal(out > 0, grey >= suggest_thresholds(grey)["otsu"])
+
+
+@needs_shared("polyps_kvasir", "images")
+def test_a_real_colour_photo_is_thresholded_through_the_spec():
+    from segloop.io import read_image
+
+    image = read_image(shared("polyps_kvasir", "images", "cju0qkwl35piu0993l0dewei2.jpg"),
+                       kind="image")
+    assert image.channels and image.array.shape[-1] == 3
+    out = get_tool("threshold").apply(image.array, None, spacing=image.spacing, channel_axis=-1)
+    grey = image.array.astype(np.float64).mean(axis=-1)
+    assert out.shape == image.array.shape[:2]
+    assert np.array_equal(out > 0, grey >= suggest_thresholds(grey)["otsu"])
+    assert 0.05 < (out > 0).mean() < 0.95
+
+
+def test_bounds_that_select_nothing_are_refused_with_the_image_range():
+    img = np.arange(12.0).reshape(3, 4)
+    with pytest.raises(InvalidArgumentError,
+                       match=r"low=1000.0, high=None select no voxel: the image's intensities "
+                             r"lie in \[0, 11\]"):
+        threshold(img, low=1000)
+    with pytest.raises(InvalidArgumentError, match=r"low=4.2, high=4.8 select no voxel"):
+        threshold(img, low=4.2, high=4.8)
+    mask = np.zeros((3, 4), bool)
+    mask[0] = True
+    with pytest.raises(InvalidArgumentError, match=r"inside mask the image's intensities lie in "
+                                                   r"\[0, 3\]"):
+        threshold(img, low=5, mask=mask)
+    with pytest.raises(InvalidArgumentError, match="select no voxel"):
+        get_tool("threshold").apply(img, None, spacing=None, low=1000)
+
+
+@pytest.mark.parametrize("channel_axis", [True, 3, "last"])
+def test_bad_channel_axis_is_named(channel_axis):
+    with pytest.raises(InvalidArgumentError, match=f"channel_axis={channel_axis!r} is not an axis"):
+        threshold(np.zeros((4, 4, 3)), low=0, channel_axis=channel_axis)

@@ -4,19 +4,29 @@ Rows (issue 8 targets as data in ``target_ms`` / ``target_met``, medians compare
 
 * ``graphcut`` "first cut" on 512², 128³ and 256² × 128: the whole tool
   (seed rasterising, intensity models, boundary weights, graph, max-flow,
-  pieces connected to the seeds) beside ``pymaxflow``: a plain PyMaxflow grid
-  graph with the *same* weight and terminal arrays (computed beforehand),
-  built with ``add_grid_edges`` / ``add_grid_tedges`` and solved. Target:
-  ratio <= 1.3. ``reference_prealloc_ms`` is the same graph built with node
-  and edge counts announced to ``maxflow.Graph`` (what the tool does).
+  pieces connected to the seeds) beside ``pymaxflow (preallocated)``: a plain
+  PyMaxflow grid graph with the *same* weight and terminal arrays (computed
+  beforehand, untimed), built as the tool builds it (node and edge counts
+  announced to ``maxflow.Graph``, ``add_grid_edges`` / ``add_grid_tedges``),
+  solved and read out. Target: ratio <= 1.3, ``target_met`` from this like
+  for like reference. ``reference_plain_ms`` / ``ratio_plain``: the same
+  graph built without announcing its size (PyMaxflow's default, which
+  regrows its arrays while building: slower). ``dice``: the cut against the
+  input's truth.
 * ``graphcut`` "correction": a new scribble in a :class:`GraphCutSession`
   (a hard constraint: the scribbled voxels' t-links change, the max-flow
-  resumes). Target: <= 0.5 × the first cut. "correction, models refitted"
-  refits the intensity models on all seeds: every t-link changes.
-* ``skimage-randomwalker``: ``random_walker`` with the same seeds (peer, 512²).
+  resumes; the intensity models stay those of the first cut). Target:
+  <= 0.5 × the first cut. "correction, models refitted" refits the models on
+  all seeds: every t-link changes. Both rows say what the speed costs:
+  ``dice`` is the session's mask after its corrections, ``reference_dice`` a
+  fresh :func:`graph_cut` with the same seeds (models fitted on all of them),
+  both against the input's truth.
+* ``skimage-randomwalker``: ``random_walker`` with the same seeds (peer,
+  512²), after a warm-up call, median of 3 (about 2 s a call).
 * ``boxclicks`` "box" and "per click" on 512² and 128³ (targets: 150 ms per
-  click in 2D, 1.5 s for the 3D box), beside ``pymaxflow`` on a graph of the
-  box's size; clicks placed by the standard simulated user.
+  click in 2D, 1.5 s for the 3D box), beside ``pymaxflow (preallocated)`` on
+  a graph of the box's size (one build + solve; the box runs up to 5);
+  clicks placed by the standard simulated user.
 * ``opencv-grabcut``: ``cv2.grabCut`` with the same box, 5 iterations (peer,
   512²); skipped with a note when OpenCV is missing.
 
@@ -43,9 +53,11 @@ from scipy import ndimage as ndi
 
 from segloop.bench.latency_data import latency_input, size_name
 from segloop.bench.timing import Timing
+from segloop.metrics import dice
 from segloop.tools.boxclicks import DEFAULT_LAM as BOX_LAM
 from segloop.tools.boxclicks import BoxClicksSession
-from segloop.tools.cutgraph import boundary_weights, check_image, hard_capacity, tlinks
+from segloop.tools.cut_checks import check_image
+from segloop.tools.cutgraph import boundary_weights, hard_capacity, tlinks
 from segloop.tools.graphcut import DEFAULT_LAM, GraphCutSession, graph_cut
 from segloop.tools.intensity_model import fit_model, quantize
 
@@ -72,10 +84,14 @@ def _interleaved(fns, repeats: int, *, warmup: bool = True) -> list[Timing]:
     return [Timing(float(np.median(s)), float(np.percentile(s, 95)), len(s)) for s in samples]
 
 
+#: The raw solver the cut tools are compared with (built the way the tool builds its graph).
+PYMAXFLOW = "pymaxflow (preallocated)"
+
+
 def _row(tool, size, what, t: Timing, ref: Timing | None = None, reference=None,
          target_ms=None, **extra) -> dict:
     row = {"tool": tool, "size": size, "what": what, "median_ms": round(t.median_ms, 3),
-           "p95_ms": round(t.p95_ms, 3), "reference": reference if ref else None,
+           "p95_ms": round(t.p95_ms, 3), "samples": t.n, "reference": reference if ref else None,
            "reference_median_ms": round(ref.median_ms, 3) if ref else None,
            "ratio": round(t.median_ms / ref.median_ms, 3) if ref else None,
            "target_ms": None if target_ms is None else round(target_ms, 3),
@@ -130,10 +146,10 @@ def _graph_arrays(image, fg_mask, bg_mask, spacing, lam):
     pixels = check_image(image)
     q = quantize(pixels, channel_axis=-1)
     opts = {"bins": 64, "smoothing": 1.0}
-    costs = [q.costs(fit_model("histogram", pixels[m], lo=q.lo, hi=q.hi, **opts))
-             for m in (fg_mask, bg_mask)]
+    diff = q.cost_difference(*(fit_model("histogram", pixels[m], lo=q.lo, hi=q.hi, **opts)
+                               for m in (fg_mask, bg_mask)))
     weights, _ = boundary_weights(pixels, spacing=spacing)
-    source, sink = tlinks(*costs, lam=lam, hard=hard_capacity(weights), fg_seeds=fg_mask,
+    source, sink = tlinks(diff, lam=lam, hard=hard_capacity(weights), fg_seeds=fg_mask,
                           bg_seeds=bg_mask)
     return weights, source, sink
 
@@ -157,19 +173,21 @@ def _raw_maxflow(weights, source, sink, *, prealloc: bool):
 def _graphcut_rows(shape, repeats) -> list[dict]:
     inp = latency_input(shape)
     size = size_name(shape)
-    fg, bg = scribbles(inp.truth > 0)
+    truth = inp.truth > 0
+    fg, bg = scribbles(truth)
     session = GraphCutSession(inp.image, spacing=inp.spacing)
     fg_mask, bg_mask = session.seeds(fg, "fg"), session.seeds(bg, "bg")
     arrays = _graph_arrays(inp.image, fg_mask, bg_mask, inp.spacing, DEFAULT_LAM)
-    tool, ref, pre = _interleaved([
+    tool, pre, plain = _interleaved([
         lambda: graph_cut(inp.image, fg, bg, spacing=inp.spacing),
-        _raw_maxflow(*arrays, prealloc=False), _raw_maxflow(*arrays, prealloc=True)], repeats)
+        _raw_maxflow(*arrays, prealloc=True), _raw_maxflow(*arrays, prealloc=False)], repeats)
     del arrays
-    rows = [_row("graphcut", size, "first cut", tool, ref, "pymaxflow",
-                 GRAPHCUT_FACTOR * ref.median_ms, reference_prealloc_ms=round(pre.median_ms, 3))]
     session.add_scribble(fg, foreground=True)
-    session.add_scribble(bg, foreground=False)
-    truth = inp.truth > 0
+    first = session.add_scribble(bg, foreground=False)
+    rows = [_row("graphcut", size, "first cut", tool, pre, PYMAXFLOW,
+                 GRAPHCUT_FACTOR * pre.median_ms, reference_plain_ms=round(plain.median_ms, 3),
+                 ratio_plain=round(tool.median_ms / plain.median_ms, 3),
+                 dice=round(dice(first, truth), 4))]
     for refit, what in ((False, "correction"), (True, "correction, models refitted")):
         samples = []
         for _ in range(repeats):
@@ -179,8 +197,12 @@ def _graphcut_rows(shape, repeats) -> list[dict]:
             session.add_scribble(stroke, foreground=positive, refit=refit)
             samples.append((time.perf_counter() - t0) * 1000.0)
         t = Timing(float(np.median(samples)), float(np.percentile(samples, 95)), repeats)
+        fresh = graph_cut(inp.image, session.foreground, session.background,
+                          spacing=inp.spacing)
         rows.append(_row("graphcut", size, what, t, tool, "graphcut first cut",
-                         None if refit else CORRECTION_FACTOR * tool.median_ms))
+                         None if refit else CORRECTION_FACTOR * tool.median_ms,
+                         dice=round(dice(session.mask, truth), 4),
+                         reference_dice=round(dice(fresh, truth), 4)))
     return rows
 
 
@@ -198,8 +220,9 @@ def _randomwalker_row(shape, repeats) -> dict:
             warnings.simplefilter("ignore", UserWarning)
             random_walker(inp.image, labels, spacing=inp.spacing)
 
-    (t,) = _interleaved([run], repeats, warmup=False)
-    return _row("skimage-randomwalker", size_name(shape), "scribbles (peer)", t)
+    (t,) = _interleaved([run], repeats)
+    return _row("skimage-randomwalker", size_name(shape),
+                f"scribbles (peer), median of {repeats} after a warm-up call", t)
 
 
 def _box_rows(shape, repeats, clicks) -> list[dict]:
@@ -216,13 +239,13 @@ def _box_rows(shape, repeats, clicks) -> list[dict]:
     inside[inner] = True
     models = [fit_model("histogram", pixels[m], lo=q.lo, hi=q.hi) for m in (inside, ~inside)]
     weights, _ = boundary_weights(pixels[inner], spacing=inp.spacing)
-    source, sink = tlinks(*(q.costs(m)[inner] for m in models), lam=BOX_LAM,
+    source, sink = tlinks(q.cost_difference(*models)[inner], lam=BOX_LAM,
                           hard=hard_capacity(weights))
     box_t, ref = _interleaved([lambda: session.set_box(box),
-                               _raw_maxflow(weights, source, sink, prealloc=False)], repeats)
+                               _raw_maxflow(weights, source, sink, prealloc=True)], repeats)
     target = BOX3D_TARGET_MS if len(shape) == 3 else None
-    rows = [_row("boxclicks", size, "box", box_t, ref, "pymaxflow", target)]
-    session.set_box(box)
+    rows = [_row("boxclicks", size, "box", box_t, ref, PYMAXFLOW, target,
+                 dice=round(dice(session.set_box(box), truth), 4))]
     samples = []
     for _ in range(clicks):
         click = next_click(session.mask, truth)
@@ -233,7 +256,8 @@ def _box_rows(shape, repeats, clicks) -> list[dict]:
         samples.append((time.perf_counter() - t0) * 1000.0)
     t = Timing(float(np.median(samples)), float(np.percentile(samples, 95)), len(samples))
     target = CLICK_TARGET_MS if len(shape) == 2 else None
-    rows.append(_row("boxclicks", size, "per click", t, ref, "pymaxflow", target))
+    rows.append(_row("boxclicks", size, "per click", t, ref, PYMAXFLOW, target,
+                     dice=round(dice(session.mask, truth), 4)))
     return rows
 
 
@@ -286,7 +310,7 @@ def measure(*, repeats: int = 20, quick: bool = False) -> list[dict]:
     rows = []
     for shape in shapes2d:
         rows += _graphcut_rows(shape, repeats)
-        rows.append(_randomwalker_row(shape, 2 if quick else 1))  # ~15 s a call at 512²
+        rows.append(_randomwalker_row(shape, 3))  # ~2 s a call at 512²
         rows += _box_rows(shape, repeats, clicks=repeats)
         rows.append(_grabcut_row(shape, repeats))
     for shape in shapes3d:

@@ -7,7 +7,12 @@ it wraps, in the same run on the same input: ``skimage.filters.threshold_otsu``
 for the suggestions, ``scipy.ndimage.label`` for region growing and islands,
 ``edt`` for margins, opening and closing, ``scipy.ndimage`` filters for median
 and Gaussian smoothing, ``skimage.draw.polygon`` for polygons, a copy and a
-masked write for the brush.
+masked write for the brush. Like with like: where a tool works in a region
+(region growing with a radius: the box around the seed's ball; every
+``smooth`` operation: the label's bounding box grown by the operation's
+margin, :func:`segloop.tools.morphology.margin`), its reference runs on that
+same region with the tool's settings (the Gaussian's truncation, edge modes),
+and both get the same warm-up call.
 
 Slice interpolation (issue 8 target: at most 2× the time of ITK's
 ``MorphologicalContourInterpolator`` and at least its Dice) is measured with
@@ -32,6 +37,8 @@ from segloop.bench.latency_data import latency_input, size_name
 from segloop.bench.timing import Timing, time_calls
 from segloop.metrics import dice
 from segloop.tools import brush, interpolate, islands, morphology, polygon, regiongrow, threshold
+from segloop.tools._label_edit import bounding_box, pad_box
+from segloop.tools.smooth import smooth
 
 __all__ = ["BUDGET_S", "EVERY", "ITK_TIME_FACTOR", "MIN_REPEATS", "measure"]
 
@@ -42,6 +49,10 @@ ITK_TIME_FACTOR = 2.0
 #: Seconds one measurement may take: slow calls get fewer repeats (at least MIN_REPEATS).
 BUDGET_S = 1.0
 MIN_REPEATS = 5
+#: Region growing's radius (mm) in the benchmark.
+GROW_RADIUS_MM = 20.0
+#: Real label sets interpolated when the shared data are present: (folder, description).
+REAL_LABELS = (("brats2013", "brats2013 whole tumour"), ("left_atrium_h5", "left atrium"))
 
 
 def _time(fn, repeats: int) -> Timing:
@@ -72,6 +83,47 @@ def _outline(mask2d: np.ndarray) -> np.ndarray:
 
     contour = max(find_contours(mask2d.astype(np.float32), 0.5), key=len)
     return approximate_polygon(contour, tolerance=1.0)[:-1]
+
+
+def _smooth_pairs(lab: np.ndarray, sp) -> list[dict]:
+    """Each ``smooth`` row's tool call and its raw reference on the same region.
+
+    Returns dicts with ``what``, ``tool`` (the call timed), ``reference``
+    (name), ``raw`` (the reference call) and ``box`` (slices: the label's
+    bounding box grown by the operation's margin, the region the tool edits
+    and the reference runs on).
+    """
+    truth = lab > 0
+    aniso = tuple(float(s) for s in sp)
+    sigma = 1.0 / np.asarray(sp)
+    median_size = 2 * np.rint(1.0 / np.asarray(sp)).astype(int) + 1
+    pairs = []
+    for op, size in (("grow", 2), ("shrink", 2), ("open", 2), ("close", 2), ("median", 1),
+                     ("gaussian", 1)):
+        box = pad_box(bounding_box(truth), morphology.margin(op, size, sp, lab.shape), lab.shape)
+        inside = np.ascontiguousarray(truth[box])
+        outside = np.ascontiguousarray(~inside)
+        as_float = inside.astype(np.float32)
+        if op == "grow":
+            name, raw = "edt", lambda o=outside: edt.edt(o, anisotropy=aniso, black_border=False)
+        elif op == "shrink":
+            name, raw = "edt", lambda i=inside: edt.edt(i, anisotropy=aniso, black_border=False)
+        elif op in ("open", "close"):
+            def raw(i=inside, o=outside):
+                edt.edt(i, anisotropy=aniso, black_border=False)
+                return edt.edt(o, anisotropy=aniso, black_border=False)
+            name = "edt x2"
+        elif op == "median":
+            name, raw = "scipy.ndimage.uniform_filter", lambda f=as_float: ndi.uniform_filter(
+                f, size=median_size, mode="constant")
+        else:
+            name, raw = "scipy.ndimage.gaussian_filter", lambda f=as_float: ndi.gaussian_filter(
+                f, sigma, mode="nearest", truncate=morphology.GAUSSIAN_TRUNCATE)
+        pairs.append({
+            "what": f"{op} {size} mm",
+            "tool": lambda o=op, z=size: smooth(lab, operation=o, size_mm=z, spacing=sp),
+            "reference": f"{name}, same box", "raw": raw, "box": box})
+    return pairs
 
 
 def _edit_rows(shape, repeats: int) -> list[dict]:
@@ -109,9 +161,14 @@ def _edit_rows(shape, repeats: int) -> list[dict]:
     pair("regiongrow", "seed, absolute tolerance",
          lambda: regiongrow.region_grow(img, seed, tolerance=tol, spacing=sp),
          "scipy.ndimage.label", label_range)
-    pair("regiongrow", "seed, tolerance, 20 mm radius",
-         lambda: regiongrow.region_grow(img, seed, tolerance=tol, spacing=sp, max_radius_mm=20),
-         "scipy.ndimage.label", label_range)
+    # with a radius the tool works in the box around the seed's ball: label that same box
+    reach = np.ceil(GROW_RADIUS_MM / np.asarray(sp)).astype(int)
+    ball_box = pad_box(tuple(slice(i, i + 1) for i in seed), reach, shape)
+    in_box = np.ascontiguousarray(in_range[ball_box])
+    pair("regiongrow", f"seed, tolerance, {GROW_RADIUS_MM:g} mm radius",
+         lambda: regiongrow.region_grow(img, seed, tolerance=tol, spacing=sp,
+                                        max_radius_mm=GROW_RADIUS_MM),
+         "scipy.ndimage.label, same box", lambda: ndi.label(in_box))
 
     stroke = np.array([seed] * 20, float)
     stroke[:, -1] += np.linspace(-20, 20, 20) / sp[-1]
@@ -151,28 +208,8 @@ def _edit_rows(shape, repeats: int) -> list[dict]:
     for what, fn in ops:
         pair("islands", what, fn, *label_call)
 
-    aniso = tuple(sp)
-
-    def two_edt():
-        edt.edt(truth, anisotropy=aniso)
-        edt.edt(~truth, anisotropy=aniso)
-
-    one_edt = ("edt", lambda: edt.edt(~truth, anisotropy=aniso))  # timed once
-    pair("smooth", "grow 2 mm", lambda: morphology.grow(lab, distance_mm=2, spacing=sp),
-         *one_edt)
-    pair("smooth", "shrink 2 mm", lambda: morphology.shrink(lab, distance_mm=2, spacing=sp),
-         *one_edt)
-    pair("smooth", "open 2 mm", lambda: morphology.opening(lab, radius_mm=2, spacing=sp),
-         "edt x2", two_edt)
-    pair("smooth", "close 2 mm", lambda: morphology.closing(lab, radius_mm=2, spacing=sp),
-         "edt x2", two_edt)
-    box = 2 * np.rint(1.0 / np.asarray(sp)).astype(int) + 1
-    pair("smooth", "median 1 mm", lambda: morphology.median(lab, radius_mm=1, spacing=sp),
-         "scipy.ndimage.uniform_filter",
-         lambda: ndi.uniform_filter(truth.astype(np.float32), size=box))
-    pair("smooth", "gaussian 1 mm", lambda: morphology.gaussian(lab, sigma_mm=1, spacing=sp),
-         "scipy.ndimage.gaussian_filter",
-         lambda: ndi.gaussian_filter(truth.astype(np.float32), 1 / np.asarray(sp)))
+    for p in _smooth_pairs(lab, sp):
+        pair("smooth", p["what"], p["tool"], p["reference"], p["raw"])
     return rows
 
 
@@ -192,37 +229,54 @@ def _ellipsoid(n: int) -> np.ndarray:
              + ((x - c) / (0.2 * n)) ** 2) <= 1).astype(np.uint8)
 
 
-def _shared_data() -> Path | None:
-    root = Path(__file__).resolve().parents[3]
-    for path in (os.environ.get("SEGLOOP_SHARED_DATA"), root.parent / "shared" / "data"):
-        if path and Path(path).is_dir():
-            return Path(path)
-    return None
+def _shared_data() -> Path:
+    """The shared data folder (it may not exist), by the rule of ``tests/conftest.py``.
+
+    ``SEGLOOP_SHARED_DATA`` when set, else ``<repo>/../shared/data``, the folder
+    beside the project.
+    """
+    env = os.environ.get("SEGLOOP_SHARED_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[3].parent / "shared" / "data"
 
 
-def _interpolation_inputs(quick: bool) -> list[tuple[str, list[np.ndarray]]]:
-    """(name, label volumes) pairs: synthetic, the benchmark's brain, real labels."""
-    if quick:
-        return [("ellipsoid", [_ellipsoid(32)])]
-    inputs = [("ellipsoid", [_ellipsoid(128)]),
-              ("MNI152 brain mask", [latency_input((155, 240, 240)).truth])]
+def _real_labels() -> tuple[list[tuple[str, list[np.ndarray]]], list[tuple[str, str]]]:
+    """Real label sets of :data:`REAL_LABELS` in the shared data, and notes for the absent.
+
+    Returns ``[(description, label volumes)]`` and ``[(description, note)]``.
+    """
     data = _shared_data()
-    if data is not None:
+    found, skipped = [], []
+    for name, what in REAL_LABELS:
+        if not (data / name).is_dir():
+            skipped.append((what, f"skipped: {data / name} not found (set SEGLOOP_SHARED_DATA "
+                                  "to the shared data folder)"))
+            continue
         from segloop.io import open_dataset
 
-        for name, what in (("brats2013", "brats2013 whole tumour"),
-                           ("left_atrium_h5", "left atrium")):
-            if (data / name).is_dir():
-                cases = open_dataset(data / name).cases
-                inputs.append((what, [(c.read_label().array > 0).astype(np.uint8)
-                                      for c in cases]))
-    return inputs
+        cases = open_dataset(data / name).cases
+        found.append((what, [(c.read_label().array > 0).astype(np.uint8) for c in cases]))
+    return found, skipped
+
+
+def _interpolation_inputs(quick: bool):
+    """Interpolation inputs: synthetic, the benchmark's brain, real labels.
+
+    Returns ``[(name, label volumes)]`` and ``[(name, note)]`` for the real
+    label sets that are absent.
+    """
+    if quick:
+        return [("ellipsoid", [_ellipsoid(32)])], []
+    inputs = [("ellipsoid", [_ellipsoid(128)]),
+              ("MNI152 brain mask", [latency_input((155, 240, 240)).truth])]
+    real, skipped = _real_labels()
+    return inputs + real, skipped
 
 
 def _interpolation_rows(repeats: int, quick: bool) -> list[dict]:
     runner = None if quick else itk_mci.itk_runner()
     results = []  # per input: what, labels, drawn, our timing, our Dice, ITK repeats per case
-    for what, labels in _interpolation_inputs(quick):
+    inputs, skipped = _interpolation_inputs(quick)
+    for what, labels in inputs:
         drawn = [_every(lab) for lab in labels]
         times, scores = [], []
         for lab, (given, unseen) in zip(labels, drawn, strict=True):
@@ -259,7 +313,14 @@ def _interpolation_rows(repeats: int, quick: bool) -> list[dict]:
                          reference_dice=itk_dice, dice_target_met=extra["dice"] >= itk_dice,
                          target_ms=round(target, 3), target_met=bool(t.median_ms <= target)))
         rows.append(_row("itk-mci", size, label, ref, dice=itk_dice, n_cases=len(labels)))
-    return rows
+    return rows + [_skipped_row(f"every {EVERY}th slice: {what}", why) for what, why in skipped]
+
+
+def _skipped_row(what: str, note: str) -> dict:
+    """An interpolation row that could not run, with the reason."""
+    return {"tool": "interpolate", "size": None, "what": what, "median_ms": None,
+            "p95_ms": None, "reference": None, "reference_median_ms": None, "ratio": None,
+            "target_ms": None, "target_met": None, "note": note}
 
 
 def _pool(times: list[Timing]) -> Timing:

@@ -23,11 +23,11 @@ def register(sub) -> None:
         description="Run one tool of segloop.tools on IMAGE and write the resulting label map "
         "(with IMAGE's geometry) to --out. Points and boxes are array indices in (z, y, x) or "
         "(y, x) order. Tool parameters come as JSON (--args) and/or KEY=VALUE pairs (--set, "
-        "VALUE parsed as JSON when it can be). `segloop segment TOOL --help-tool` lists them.")
+        "VALUE parsed as JSON when it can be). `segloop tools TOOL` lists a tool's parameters.")
     p.add_argument("tool", choices=TOOL_NAMES, metavar="TOOL",
                    help="one of: " + ", ".join(TOOL_NAMES))
-    p.add_argument("image", metavar="IMAGE", nargs="?", help="image file or DICOM folder")
-    p.add_argument("--out", metavar="LABEL", help="label file to write")
+    p.add_argument("image", metavar="IMAGE", help="image file or DICOM folder")
+    p.add_argument("--out", metavar="LABEL", required=True, help="label file to write")
     p.add_argument("--label", metavar="FILE", default=None,
                    help="existing label map to edit (needed by islands, smooth, brush erase, "
                    "interpolate)")
@@ -38,7 +38,6 @@ def register(sub) -> None:
     p.add_argument("--slice", default=None, metavar="AXIS=INDEX",
                    help="run the tool on one slice of a volume, e.g. z=40 (axes z, y, x); "
                    "points are then (y, x) in that slice")
-    p.add_argument("--help-tool", action="store_true", help="list the tool's parameters")
     p.add_argument("--overwrite", action="store_true",
                    help="replace --out if it exists (the old file is kept as a version)")
     add_read_options(p)
@@ -95,13 +94,15 @@ def _parse_slice(text: str, ndim: int) -> tuple[int, int]:
     return axes.index(axis_name), int(index)
 
 
-def _print_tool_help(spec) -> None:
-    print(f"{spec.name}: {spec.summary}")
-    print(f"  works on: {', '.join(f'{d}D' for d in spec.ndims)}"
-          + ("; edits an existing label (--label)" if spec.needs_label else ""))
-    for name, text in spec.params.items():
-        mark = " (required)" if name in spec.required else ""
-        print(f"  {name}{mark}: {text}")
+def _compact(labels: np.ndarray) -> np.ndarray:
+    """The label map in the smallest unsigned/signed integer type holding its values."""
+    if labels.dtype == bool:
+        return labels.astype(np.uint8)
+    lo, hi = (int(labels.min()), int(labels.max())) if labels.size else (0, 0)
+    for dtype in (np.uint8, np.uint16, np.int16, np.int32):
+        if np.iinfo(dtype).min <= lo and hi <= np.iinfo(dtype).max:
+            return labels.astype(dtype, copy=False)
+    return labels
 
 
 def run(args) -> int:
@@ -111,11 +112,6 @@ def run(args) -> int:
     from segloop.tools import get_tool
 
     spec = get_tool(args.tool)
-    if args.help_tool:
-        _print_tool_help(spec)
-        return 0
-    if not args.image or not args.out:
-        raise InvalidArgumentError("segment needs IMAGE and --out LABEL (or --help-tool)")
     params = spec.check_params(_tool_params(args))
     image = read_image(args.image, kind="image", **read_options(args))
     label = None
@@ -140,7 +136,7 @@ def run(args) -> int:
         if not 0 <= index < image.shape[axis]:
             raise InvalidArgumentError(
                 f"--slice {args.slice}: index outside 0..{image.shape[axis] - 1}")
-        result = np.zeros(image.shape, np.int32) if current is None else current.astype(np.int32)
+        result = np.zeros(image.shape, np.int64) if current is None else current.astype(np.int64)
         take = [slice(None)] * image.spatial_ndim
         take[axis] = index
         plane = data[tuple(take)]
@@ -150,7 +146,7 @@ def run(args) -> int:
     else:
         result = spec.apply(data, current, spacing=image.spacing, **params)
     seconds = time.perf_counter() - t0
-    out = image.with_array(np.asarray(result), kind="label", channels=False)
+    out = image.with_array(_compact(np.asarray(result)), kind="label", channels=False)
     write_image(out, args.out, overwrite=args.overwrite)
     n = int(np.count_nonzero(out.array))
     print(f"{spec.name}: {n} labelled voxels in {seconds * 1000:.0f} ms; wrote {args.out}")

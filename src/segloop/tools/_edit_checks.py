@@ -26,11 +26,15 @@ from segloop.io.checks import check_spacing as as_spacing
 
 __all__ = [
     "as_axis",
+    "as_bool",
+    "as_channel_axis",
+    "as_grey",
     "as_image",
     "as_label",
     "as_mask",
     "as_number",
     "as_points",
+    "as_shape",
     "as_spacing",
     "on_one_slice",
 ]
@@ -47,6 +51,72 @@ def as_axis(axis, ndim: int, *, name: str = "axis") -> int:
     if not isinstance(axis, numbers.Integral) or isinstance(axis, bool) or not -3 <= axis < 3:
         raise InvalidArgumentError(f"{name} must be 0, 1 or 2 on a volume, got {name}={axis!r}")
     return int(axis) % 3
+
+
+def as_bool(value, name: str) -> bool:
+    """``value`` when it is a real bool (``True``/``False``, NumPy's too), else an error.
+
+    Strings such as ``"no"`` and numbers are refused rather than read by their truth value.
+
+    Examples
+    --------
+    >>> as_bool(False, "erase")
+    False
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise InvalidArgumentError(f"{name} must be true or false, got {name}={value!r}")
+
+
+def as_channel_axis(channel_axis, ndim: int, *, name: str = "image") -> int | None:
+    """``channel_axis`` (None allowed) as a non-negative axis of an array of ``ndim`` axes."""
+    if channel_axis is None:
+        return None
+    if (not isinstance(channel_axis, numbers.Integral) or isinstance(channel_axis, bool)
+            or not -ndim <= channel_axis < ndim):
+        raise InvalidArgumentError(f"channel_axis={channel_axis!r} is not an axis of {name} "
+                                   f"({ndim} axes)")
+    return int(channel_axis) % ndim
+
+
+def as_shape(shape, *, ndims=(2, 3), name: str = "shape") -> tuple[int, ...]:
+    """``shape`` as a tuple of positive ints with a number of axes in ``ndims``.
+
+    Examples
+    --------
+    >>> as_shape((3, 4))
+    (3, 4)
+    """
+    try:
+        ok = len(shape) in ndims and all(
+            isinstance(n, numbers.Integral) and not isinstance(n, bool) and n > 0 for n in shape)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise InvalidArgumentError(f"{name} must be {_dims(ndims)}: a tuple of positive "
+                                   f"integers, got {name}={shape!r}")
+    return tuple(int(n) for n in shape)
+
+
+def as_grey(image, channel_axis=None, *, ndims=(2, 3), name: str = "image") -> np.ndarray:
+    """``image`` as a grey finite float array: with ``channel_axis``, the mean of the channels.
+
+    Without ``channel_axis`` this is :func:`as_image`. With it (e.g. ``-1`` for
+    RGB), every channel counts equally: ``(R + G + B) / 3``, not a luminance
+    weighting, and an alpha channel counts as a channel too.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> as_grey(np.array([[[0, 30, 60]]], np.uint8), channel_axis=-1)
+    array([[30.]], dtype=float32)
+    """
+    if channel_axis is None:
+        return as_image(image, ndims=ndims, name=name)
+    arr = np.asarray(image)
+    axis = as_channel_axis(channel_axis, arr.ndim, name=name)
+    arr = as_image(np.moveaxis(arr, axis, -1), ndims=tuple(d + 1 for d in ndims), name=name)
+    return arr.mean(axis=-1, dtype=np.float64).astype(arr.dtype, copy=False)
 
 
 def as_image(image, *, ndims=(2, 3), name: str = "image") -> np.ndarray:
@@ -150,7 +220,9 @@ def as_points(points, shape, *, name: str = "points") -> np.ndarray:
     """
     ndim = len(shape)
     try:
-        arr = np.asarray(points, dtype=np.float64)
+        arr = np.asarray(points)
+        # numbers only: strings, booleans and objects are refused rather than converted
+        arr = arr.astype(np.float64) if arr.dtype.kind in "iuf" else np.empty((0, 0))
     except (TypeError, ValueError):
         arr = np.empty((0, 0))
     if arr.ndim == 1 and arr.size == ndim:

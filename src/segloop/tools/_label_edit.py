@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from segloop.errors import InvalidArgumentError
-from segloop.tools._edit_checks import as_label
+from segloop.tools._edit_checks import as_channel_axis, as_label
 
 __all__ = ["bounding_box", "edit_per_label", "label_dtype", "new_label", "pad_box", "write_into"]
 
@@ -93,8 +93,9 @@ def new_label(image, label, channel_axis=None) -> np.ndarray:
     if label is not None:
         return label
     shape = np.shape(image)
-    if channel_axis is not None:
-        shape = tuple(n for i, n in enumerate(shape) if i != channel_axis % len(shape))
+    axis = as_channel_axis(channel_axis, len(shape))
+    if axis is not None:
+        shape = tuple(n for i, n in enumerate(shape) if i != axis)
     return np.zeros(shape, np.uint8)
 
 

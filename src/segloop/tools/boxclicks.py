@@ -16,7 +16,10 @@ and a first max-flow up to 10 times faster).
 After each cut only the largest connected piece (and pieces holding positive
 clicks) is kept, for the result and for the next model fit, so that stray
 voxels of similar intensity do not teach the foreground model. An empty cut
-is not taken: the box keeps its previous estimate (at first, that core).
+is not taken: the box keeps its previous estimate. If the first cut is
+already empty (or the box and its ring have no contrast at all) no mask is
+invented: :meth:`BoxClicksSession.set_box` raises, naming the box and the
+intensities in and around it.
 
 Only the box is a graph: its voxels' edges to the outside become sink
 capacities (the outside is fixed background), so the cost of a cut does not
@@ -53,25 +56,25 @@ True
 
 from __future__ import annotations
 
-import numbers
-from dataclasses import dataclass
-
 import numpy as np
 
 from segloop.errors import InvalidArgumentError
-from segloop.tools.click_prior import ClickPrior, click_prior, edge_strength
-from segloop.tools.cutgraph import (
-    CutGraph,
-    boundary_weights,
+from segloop.tools._edit_checks import as_bool
+from segloop.tools.click_prior import Click, click_prior, edge_strength, paint_clicks
+from segloop.tools.contour import check_point
+from segloop.tools.cut_checks import (
+    check_box,
     check_image,
+    check_int,
     check_options,
     check_spacing,
-    hard_capacity,
-    keep_seeded,
-    model_options,
-    tlinks,
+    click_list,
+    intensities,
+    shown,
 )
+from segloop.tools.cutgraph import CutGraph, box_links, keep_seeded, model_options, tlinks
 from segloop.tools.intensity_model import fit_model, quantize
+from segloop.tools.path_tree import write_label
 from segloop.tools.spec import ToolSpec
 
 __all__ = ["DEFAULT_LAM", "BoxClicksSession", "SPEC", "box_clicks"]
@@ -80,37 +83,6 @@ __all__ = ["DEFAULT_LAM", "BoxClicksSession", "SPEC", "box_clicks"]
 DEFAULT_LAM = 0.5
 
 _CORE = 0.7  # the first foreground model: the ellipse inscribed in the box, shrunk so much
-
-
-@dataclass
-class _Click:
-    point: tuple[int, ...]  # image coordinates
-    positive: bool
-    reach: ClickPrior  # hard seeds and soft prior, box coordinates
-    before: tuple  # state before the click: (mask, costs)
-
-
-def _check_box(box, shape) -> tuple[np.ndarray, np.ndarray]:
-    """``[[y0, x0], [y1, x1]]`` (inclusive corners) -> ``lo``, ``hi`` (exclusive)."""
-    nd = len(shape)
-    try:
-        arr = np.asarray(box, dtype=np.float64)
-    except (TypeError, ValueError):
-        arr = np.empty(0)
-    if arr.shape != (2, nd) or not np.all(np.isfinite(arr)):
-        raise InvalidArgumentError(f"box must be two corners [[{', '.join('zyx'[-nd:])}], [...]] "
-                                   f"in array order, got box={box!r}")
-    corners = np.rint(arr).astype(np.int64)
-    lo, hi = corners.min(axis=0), corners.max(axis=0) + 1
-    if np.any(lo < 0) or np.any(hi > np.asarray(shape)):
-        raise InvalidArgumentError(f"box={box!r} reaches outside the image of shape {tuple(shape)}")
-    if np.any(hi - lo < 2):
-        raise InvalidArgumentError(f"box={box!r} has zero size: it must span at least 2 voxels "
-                                   f"along every axis")
-    if np.all(lo == 0) and np.all(hi == np.asarray(shape)):
-        raise InvalidArgumentError(f"box={box!r} covers the whole image: nothing is known to be "
-                                   f"background")
-    return lo, hi
 
 
 class BoxClicksSession:
@@ -127,7 +99,8 @@ class BoxClicksSession:
     channel_axis : int, optional
         Axis of the colour channels.
     iterations : int
-        Model refits and cuts after setting the box (fewer if it converges).
+        Model refits and cuts after setting the box (fewer if it converges),
+        1..100.
     radius : float
         Smallest radius of a click's hard seed, in physical units.
 
@@ -161,14 +134,12 @@ class BoxClicksSession:
         self.spacing = check_spacing(spacing, len(self.shape))
         check_options(lam=lam, sigma=sigma, model=model, connectivity=connectivity,
                       radius=radius, ndim=len(self.shape))
-        if not (isinstance(iterations, numbers.Integral) and iterations >= 1):
-            raise InvalidArgumentError(f"iterations must be an integer >= 1, got "
-                                       f"iterations={iterations!r}")
         self.lam, self.sigma, self.model = float(lam), sigma, model
-        self.iterations, self.radius = int(iterations), float(radius)
-        self.connectivity = connectivity
+        self._sigma = sigma  # as given (None: from each box)
+        self.iterations = check_int(iterations, "iterations", 1, 100)
+        self.radius, self.connectivity = float(radius), int(connectivity)
         self.box: tuple[np.ndarray, np.ndarray] | None = None
-        self.clicks: list[_Click] = []
+        self.clicks: list[Click] = []
         self._box_mask: np.ndarray | None = None
 
     @property
@@ -183,32 +154,59 @@ class BoxClicksSession:
     # ----------------------------------------------------------------- box
 
     def set_box(self, box) -> np.ndarray:
-        """Segment inside ``box`` (inclusive corners ``[[y0, x0], [y1, x1]]``); clears clicks."""
-        lo, hi = _check_box(box, self.shape)
+        """Segment inside ``box`` (inclusive corners ``[[y0, x0], [y1, x1]]``); clears clicks.
+
+        Raises
+        ------
+        segloop.errors.InvalidArgumentError
+            A bad box, a box without contrast (every voxel in and around it
+            alike) or one in which the cut finds no object. The session is
+            then left as it was.
+        """
+        lo, hi = check_box(box, self.shape)
+        saved = dict(self.__dict__)
+        try:
+            return self._set_box(box, lo, hi)
+        except InvalidArgumentError:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    def _set_box(self, box, lo, hi) -> np.ndarray:
         self.box, self.clicks = (lo, hi), []
         self._inner = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
         ring = np.maximum(np.ceil(0.25 * (hi - lo)), 4).astype(np.int64)
         clo, chi = np.maximum(lo - ring, 0), np.minimum(hi + ring, self.shape)
         crop = self._pixels[tuple(slice(a, b) for a, b in zip(clo, chi, strict=True))]
+        if intensities(crop, constant=True):
+            raise InvalidArgumentError(
+                f"box={shown(box)} has no contrast: every voxel in and around it has intensity "
+                f"{intensities(crop, constant=True)} (image range {intensities(self._pixels)})")
         in_crop = tuple(slice(a - c, b - c) for a, b, c in zip(lo, hi, clo, strict=True))
         inside = np.zeros(crop.shape[:-1], dtype=bool)
         inside[in_crop] = True
         self._quantized = quantize(crop, channel_axis=-1)
         self._codes = self._quantized.codes[in_crop]
         self._px, self._ring = crop[in_crop], crop[~inside]
-        self._build_links(lo, hi)
+        self._weights, self._out_sink, self._hard, self.sigma = box_links(
+            self._pixels, lo, hi, spacing=self.spacing, sigma=self._sigma,
+            connectivity=self.connectivity)
         shape = self._px.shape[:-1]
         self._fg, self._bg = np.zeros(shape, bool), np.zeros(shape, bool)
-        self._prior = [np.zeros(shape, np.float32), np.zeros(shape, np.float32)]
+        self._prior = np.zeros(shape, np.float32)  # click priors: background - foreground cost
         self._grad = None
-        self._graph, self._costs = None, None
+        self._graph, self._diff = None, None
         grids = np.ogrid[tuple(slice(0, n) for n in shape)]
         radius2 = sum(((g - (n - 1) / 2) / (n / 2)) ** 2 for g, n in zip(grids, shape, strict=True))
         mask, corners = radius2 <= _CORE**2, radius2 > 1.0
         for it in range(self.iterations):
-            self._costs = self._fit(mask, corners if it == 0 else None)
+            self._diff = self._fit(mask, corners if it == 0 else None)
             new = self._solve()
             if not new.any():
+                if it == 0:
+                    raise InvalidArgumentError(
+                        f"box={shown(box)}: the cut finds no object in it (intensities "
+                        f"{intensities(self._px)} inside, {intensities(self._ring)} around it)")
                 break
             changed = np.count_nonzero(new != mask)
             mask = new
@@ -217,56 +215,35 @@ class BoxClicksSession:
         self._box_mask = mask
         return self.mask
 
-    def _build_links(self, lo, hi):
-        """Edge weights inside the box, and the box's edges to the (background) outside."""
-        elo, ehi = np.maximum(lo - 1, 0), np.minimum(hi + 1, self.shape)
-        ext = self._pixels[tuple(slice(a, b) for a, b in zip(elo, ehi, strict=True))]
-        weights, self.sigma = boundary_weights(ext, spacing=self.spacing, sigma=self.sigma,
-                                               connectivity=self.connectivity)
-        inner = tuple(slice(a - e, b - e) for a, b, e in zip(lo, hi, elo, strict=True))
-        inside = np.zeros(ext.shape[:-1], dtype=bool)
-        inside[inner] = True
-        out = np.zeros(ext.shape[:-1])
-        for off, w in weights:
-            src = tuple(slice(0, -1) if o > 0 else slice(1, None) if o < 0 else slice(None)
-                        for o in off)
-            dst = tuple(slice(1, None) if o > 0 else slice(0, -1) if o < 0 else slice(None)
-                        for o in off)
-            a, b, ws = inside[src], inside[dst], w[src]
-            out[src] += np.where(a & ~b, ws, 0.0)
-            out[dst] += np.where(~a & b, ws, 0.0)
-        self._weights = [(off, w[inner]) for off, w in weights]
-        self._out_sink = out[inner]
-        self._hard = hard_capacity(weights)
-
     # ----------------------------------------------------------------- cuts
 
     def _fit(self, mask, bg=None):
-        """Costs of both labels from models of ``mask`` (+ seeds) and of ``bg`` (default: the rest).
+        """Background minus foreground cost from models of ``mask`` (+ seeds) and ``bg``.
 
-        The ring around the box is always background.
+        ``bg`` defaults to the rest of the box; the ring around the box is
+        always background.
         """
         fg = (mask | self._fg) & ~self._bg
         bg = ~fg if bg is None else bg
         if not fg.any():
-            return self._costs
+            return self._diff
         q = self._quantized
         opts = model_options(self.model, self._px.shape[-1])
         fit = [fit_model(self.model, s, lo=q.lo, hi=q.hi, **opts)
                for s in (self._px[fg], np.concatenate([self._ring, self._px[bg]]))]
-        return tuple(m.nll(q.centres).astype(np.float32)[self._codes] for m in fit)
+        return q.cost_difference(*fit, codes=self._codes)
 
     def _solve(self) -> np.ndarray:
-        cost_fg, cost_bg = self._costs
-        source, sink = tlinks(cost_fg + self._prior[0], cost_bg + self._prior[1], lam=self.lam,
-                              hard=self._hard, fg_seeds=self._fg, bg_seeds=self._bg)
+        source, sink = tlinks(self._diff + self._prior, lam=self.lam, hard=self._hard,
+                              fg_seeds=self._fg, bg_seeds=self._bg)
         sink += self._out_sink
         if self._graph is None:
             self._graph = CutGraph(self._weights, source, sink)
             del self._weights
         else:
             self._graph.update(source, sink)
-        return keep_seeded(self._graph.mask(), self._fg, largest=True)
+        return keep_seeded(self._graph.mask(), self._fg, largest=True,
+                           connectivity=self.connectivity)
 
     # ----------------------------------------------------------------- clicks
 
@@ -276,23 +253,28 @@ class BoxClicksSession:
         Raises
         ------
         segloop.errors.InvalidArgumentError
-            No box yet, or ``point`` outside the image or the box.
+            No box yet, ``point`` outside the image or the box, or
+            ``positive`` not a bool.
         """
+        return self._add_click(point, positive, "point")
+
+    def _add_click(self, point, positive, name: str) -> np.ndarray:
         if self.box is None:
             raise InvalidArgumentError("set a box before clicking (BoxClicksSession.set_box)")
-        p = self._check_point(point)
-        click = self._click(p, bool(positive))
+        positive = as_bool(positive, "positive")
+        p = self._box_point(point, name)
+        click = self._click(p, positive)
         self.clicks.append(click)
         self._apply_clicks()
         mask = self._solve()
         for factor in (0.5, 0.5, 0.5, 0.0):  # a click's prior must not wipe out the object
             if mask.any():
                 break
-            click.reach.prior[...] *= factor
+            click.reach.prior[...] *= np.float32(factor)
             self._apply_clicks()
             mask = self._solve()
         if mask.any():
-            self._costs = self._fit(mask)
+            self._diff = self._fit(mask)
             refined = self._solve()
             mask = refined if refined.any() else mask
         self._box_mask = mask
@@ -303,50 +285,32 @@ class BoxClicksSession:
         if not self.clicks:
             raise InvalidArgumentError("no click to undo")
         click = self.clicks.pop()
-        self._box_mask, self._costs = click.before
+        self._box_mask, self._diff = click.before
         self._apply_clicks()
         self._solve()  # keep the graph's flow in step with the restored capacities
         return self.mask
 
-    def _check_point(self, point) -> np.ndarray:
-        nd = len(self.shape)
-        try:
-            arr = np.asarray(point, dtype=np.float64)
-        except (TypeError, ValueError):
-            arr = np.empty(0)
-        if arr.shape != (nd,) or not np.all(np.isfinite(arr)):
-            raise InvalidArgumentError(f"point must be {nd} finite numbers (array order), got "
-                                       f"point={point!r}")
-        idx = np.rint(arr).astype(np.int64)
-        if np.any(idx < 0) or np.any(idx >= np.asarray(self.shape)):
-            raise InvalidArgumentError(f"point={point!r} lies outside the image of shape "
-                                       f"{self.shape}")
+    def _box_point(self, point, name: str) -> np.ndarray:
+        """``point`` (image coordinates) checked to lie in the box, in box coordinates."""
+        idx = np.asarray(check_point(point, self.shape, name))
         lo, hi = self.box
         if np.any(idx < lo) or np.any(idx >= hi):
-            raise InvalidArgumentError(f"point={point!r} lies outside the box "
+            raise InvalidArgumentError(f"{name}={shown(point)} lies outside the box "
                                        f"{[lo.tolist(), (hi - 1).tolist()]}")
         return idx - lo
 
-    def _click(self, p: np.ndarray, positive: bool) -> _Click:
+    def _click(self, p: np.ndarray, positive: bool) -> Click:
         """Hard seed ball and geodesic soft prior of a click at ``p`` (box coordinates)."""
         if self._grad is None:
             self._grad = edge_strength(self._px, spacing=self.spacing)
         reach = click_prior(self._box_mask, p, positive, gradient=self._grad,
                             spacing=self.spacing, radius=self.radius)
         point = tuple(int(v) for v in p + self.box[0])
-        return _Click(point, positive, reach, (self._box_mask, self._costs))
+        return Click(point, positive, reach, (self._box_mask, self._diff))
 
     def _apply_clicks(self):
         """Seeds and priors of all clicks, in order (a later click wins)."""
-        self._fg[...] = False
-        self._bg[...] = False
-        for prior in self._prior:
-            prior[...] = 0.0
-        for c in self.clicks:
-            mine, other = (self._fg, self._bg) if c.positive else (self._bg, self._fg)
-            mine[c.reach.seeds] = True
-            other[c.reach.seeds] = False
-            self._prior[1 if c.positive else 0][c.reach.window] += c.reach.prior
+        paint_clicks(self.clicks, self._fg, self._bg, self._prior)
 
 
 def box_clicks(image, box, *, positive=(), negative=(), spacing=None, iterations: int = 5,
@@ -364,8 +328,9 @@ def box_clicks(image, box, *, positive=(), negative=(), spacing=None, iterations
         any order. It must span at least 2 voxels on every axis.
     positive, negative : sequence of points
         Clicks ``[[y, x], ...]`` inside the box on missed object / on wrongly
-        included background. They are applied one at a time, positive ones
-        first, as :meth:`BoxClicksSession.add_click` does.
+        included background (one click is ``[[y, x]]``). They are applied one
+        at a time, positive ones first, as :meth:`BoxClicksSession.add_click`
+        does; an error names the click, e.g. ``negative[1]``.
     spacing : sequence of float, optional
         Voxel size in array order (default 1).
     iterations : int
@@ -386,7 +351,8 @@ def box_clicks(image, box, *, positive=(), negative=(), spacing=None, iterations
     ------
     segloop.errors.InvalidArgumentError
         NaN/Inf or non-2D/3D image, a box of zero size, outside the image or
-        covering all of it, a click outside the box, or a bad option.
+        covering all of it, a box without contrast or in which the cut finds
+        no object, a click outside the box, or a bad option.
 
     Examples
     --------
@@ -398,17 +364,20 @@ def box_clicks(image, box, *, positive=(), negative=(), spacing=None, iterations
     session = BoxClicksSession(image, spacing=spacing, lam=lam, sigma=sigma, model=model,
                                channel_axis=channel_axis, iterations=iterations, radius=radius,
                                connectivity=connectivity)
+    clicks = [click_list(points, name, len(session.shape))
+              for points, name in ((positive, "positive"), (negative, "negative"))]
     session.set_box(box)
-    for points, sign in ((positive, True), (negative, False)):
-        for point in list(points if points is not None else ()):
-            session.add_click(point, positive=sign)
+    for points, name in zip(clicks, ("positive", "negative"), strict=True):
+        for i, point in enumerate(points):
+            session._add_click(point, name == "positive", f"{name}[{i}]")
     return session.mask
 
 
-def _apply(image, label, *, spacing, box, positive=(), negative=(), channel_axis=None,
+def _apply(image, label, *, spacing, box, positive=(), negative=(), channel_axis=None, value=1,
            **options):
-    return box_clicks(image, box, positive=positive, negative=negative, spacing=spacing,
-                      channel_axis=channel_axis, **options).astype(np.uint8)
+    mask = box_clicks(image, box, positive=positive, negative=negative, spacing=spacing,
+                      channel_axis=channel_axis, **options)
+    return write_label(mask, label, value)
 
 
 SPEC = ToolSpec(
@@ -425,6 +394,7 @@ SPEC = ToolSpec(
         "model": "intensity model: histogram (default) or gmm",
         "radius": "smallest click seed radius in mm (default 1)",
         "connectivity": "1 (4/6-neighbours, default) or ndim (8/26-neighbours)",
+        "value": "label value written into --label where the object is (default 1)",
     },
     ndims=(2, 3),
     required=("box",),

@@ -28,8 +28,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from segloop.errors import InvalidArgumentError
-from segloop.tools._edit_checks import as_label, as_number, as_points, as_spacing, on_one_slice
+from segloop.tools._edit_checks import (
+    as_bool,
+    as_label,
+    as_number,
+    as_points,
+    as_shape,
+    as_spacing,
+    on_one_slice,
+)
 from segloop.tools._label_edit import new_label, write_into
 from segloop.tools.spec import ToolSpec
 
@@ -68,9 +75,7 @@ def _stroke(shape, pts: np.ndarray, radius: float, sp: np.ndarray):
 
 
 def _checked(shape, points, radius_mm, spacing):
-    shape = tuple(int(n) for n in shape)
-    if len(shape) not in (2, 3):
-        raise InvalidArgumentError(f"the brush works on 2D or 3D label maps, got shape {shape}")
+    shape = as_shape(shape)
     pts = as_points(points, shape)
     radius = as_number(radius_mm, "radius_mm", lo_open=True)
     return shape, pts, radius, np.asarray(as_spacing(spacing, len(shape)))
@@ -98,7 +103,8 @@ def stroke_mask(shape, points, *, radius_mm, spacing=None) -> np.ndarray:
     Raises
     ------
     segloop.errors.InvalidArgumentError
-        No point, a point outside the image, a radius <= 0, a bad spacing.
+        No point, a point outside the image, a radius <= 0, a bad spacing, a
+        shape that is not 2 or 3 positive integers.
 
     Examples
     --------
@@ -129,7 +135,8 @@ def brush(label, points, *, radius_mm, value=1, erase=False, spacing=None,
     value : int
         Label value painted (ignored when erasing).
     erase : bool
-        Set the stroke's voxels to 0 (whatever label they hold) instead.
+        Set the stroke's voxels to 0 (whatever label they hold) instead (a
+        real bool: strings such as ``"no"`` are refused).
     spacing : sequence of float, optional
         Voxel size in array order (default 1).
     axis : int, optional
@@ -157,7 +164,7 @@ def brush(label, points, *, radius_mm, value=1, erase=False, spacing=None,
     5
     """
     lab = as_label(label)
-    value = 0 if erase else value
+    value = 0 if as_bool(erase, "erase") else value
     if axis is None:
         shape, pts, radius, sp = _checked(lab.shape, points, radius_mm, spacing)
         box, local = _stroke(shape, pts, radius, sp)
@@ -173,8 +180,13 @@ def brush(label, points, *, radius_mm, value=1, erase=False, spacing=None,
 
 def _apply(image, label, *, spacing=None, points, radius_mm, value=1, erase=False, axis=None,
            channel_axis=None):
+    """The tool: paints ``label``; the image's intensities are not used.
+
+    Without ``label`` it paints a new map of the image's shape, less its colour
+    axis ``channel_axis`` (which is otherwise ignored).
+    """
     return brush(new_label(image, label, channel_axis), points, radius_mm=radius_mm, value=value,
-                 erase=bool(erase), spacing=spacing, axis=axis)
+                 erase=erase, spacing=spacing, axis=axis)
 
 
 SPEC = ToolSpec(

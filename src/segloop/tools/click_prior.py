@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import skfmm
 
-__all__ = ["ClickPrior", "click_prior", "edge_strength"]
+__all__ = ["Click", "ClickPrior", "click_prior", "edge_strength", "paint_clicks"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,16 @@ class ClickPrior:
         return out
 
 
+@dataclass
+class Click:
+    """A click of a session: where, which label, its reach, and the state before it."""
+
+    point: tuple[int, ...]  # image coordinates
+    positive: bool
+    reach: ClickPrior  # hard seeds and soft prior, box coordinates
+    before: tuple  # the session's state before the click, restored by undo
+
+
 def edge_strength(pixels: np.ndarray, *, spacing) -> np.ndarray:
     """Gradient magnitude (all channels) over its mean: 1 is an average edge.
 
@@ -78,6 +88,7 @@ def edge_strength(pixels: np.ndarray, *, spacing) -> np.ndarray:
     returns it.
     """
     sp = np.asarray(spacing, dtype=np.float64)
+    sp = sp / sp.min()  # the ratio to the mean does not depend on the unit; no overflow
     grads = np.gradient(pixels, *sp, axis=tuple(range(pixels.ndim - 1)))
     mag = np.sqrt(sum(np.square(g).sum(axis=-1) for g in grads))
     return mag / max(float(mag.mean()), 1e-12)
@@ -137,3 +148,23 @@ def click_prior(mask: np.ndarray, point, positive: bool, *, gradient: np.ndarray
         travel[ball] = 0.0  # fast marching also measures inwards
     prior = (strength * np.exp(-travel / scale)).astype(np.float32)
     return ClickPrior(seeds, window, prior, dist)
+
+
+def paint_clicks(clicks, fg: np.ndarray, bg: np.ndarray, prior: np.ndarray) -> None:
+    """Write the hard seeds and priors of ``clicks`` in order (a later click wins).
+
+    ``clicks`` have ``positive`` and ``reach`` (a :class:`ClickPrior`);
+    ``fg``, ``bg`` (seed masks) and ``prior`` (nats added to the background
+    cost minus those added to the foreground cost) are overwritten in place.
+    """
+    fg[...] = False
+    bg[...] = False
+    prior[...] = 0.0
+    for c in clicks:
+        mine, other = (fg, bg) if c.positive else (bg, fg)
+        mine[c.reach.seeds] = True
+        other[c.reach.seeds] = False
+        if c.positive:
+            prior[c.reach.window] += c.reach.prior
+        else:
+            prior[c.reach.window] -= c.reach.prior

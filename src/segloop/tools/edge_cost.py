@@ -45,8 +45,8 @@ from scipy import ndimage as ndi
 from segloop.errors import InvalidArgumentError
 from segloop.io.checks import check_spacing
 
-__all__ = ["DEFAULT_WEIGHTS", "MAX_COST_PER_LENGTH", "OFFSETS", "EdgeCosts", "check_image",
-           "check_window", "edge_costs", "local_cost"]
+__all__ = ["DEFAULT_WEIGHTS", "MAX_COST_PER_LENGTH", "MIN_SIGMA", "OFFSETS", "EdgeCosts",
+           "check_image", "check_sigma", "check_window", "edge_costs", "local_cost"]
 
 #: The 8 neighbour offsets ``(dy, dx)``, in the order of the link axis.
 OFFSETS = np.array([(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)])
@@ -114,13 +114,41 @@ def check_window(intensity_window) -> tuple[float, float] | None:
     if intensity_window is None:
         return None
     try:
-        lo, hi = (float(v) for v in intensity_window)
+        lo, hi = (float(v) if _is_number(v) else float("nan") for v in intensity_window)
     except (TypeError, ValueError):
         lo = hi = float("nan")
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
         raise InvalidArgumentError(
             f"intensity_window must be two finite numbers lo < hi, got {intensity_window!r}")
     return lo, hi
+
+
+def _is_number(value) -> bool:
+    """A real number that is not a bool (nor a string)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
+#: Smallest ``sigma`` (pixels): below it the Gaussian derivative kernels have radius 0.
+MIN_SIGMA = 0.25
+
+
+def check_sigma(sigma, shape) -> float:
+    """Validate the scale of the image features: a number in ``[MIN_SIGMA, max(shape)]``.
+
+    A scale beyond the image's largest extent (in pixels of the finest axis)
+    smooths every feature away, and its Gaussian kernel would not fit in memory.
+
+    Examples
+    --------
+    >>> check_sigma(2, (64, 80))
+    2.0
+    """
+    top = max(shape)
+    if not (_is_number(sigma) and np.isfinite(sigma) and MIN_SIGMA <= sigma <= top):
+        raise InvalidArgumentError(
+            f"sigma must be a number of pixels in [{MIN_SIGMA}, {top}] (the image's largest "
+            f"extent), got sigma={sigma!r}")
+    return float(sigma)
 
 
 def _window(arr: np.ndarray, intensity_window) -> np.ndarray:
@@ -135,15 +163,19 @@ def _features(arr, sp, sigma):
     """Gradient (strongest channel's components), magnitude and Laplacian of Gaussian."""
     ndim = arr.ndim - 1
     s = sp.min() * float(sigma) / sp
-    unit = np.eye(ndim, dtype=int)
     grad = mag2 = lap = None
     for c in range(arr.shape[-1]):
         ch = arr[..., c].astype(np.float32)  # float32 derivatives: a third faster
-        d = [ndi.gaussian_filter(ch, s, order=tuple(unit[k])) / np.float32(sp[k])
-             for k in range(ndim)]
+        d, second = [], 0.0
+        for k in range(ndim):  # smoothed across axis k once, for its first and second derivative
+            across = ch
+            for j in range(ndim):
+                if j != k:
+                    across = ndi.gaussian_filter1d(across, s[j], axis=j)
+            d.append(ndi.gaussian_filter1d(across, s[k], axis=k, order=1) / np.float32(sp[k]))
+            second = second + ndi.gaussian_filter1d(across, s[k], axis=k, order=2) / np.float32(
+                sp[k] ** 2)
         m2 = sum(g * g for g in d)
-        second = sum(ndi.gaussian_filter(ch, s, order=tuple(2 * unit[k])) / np.float32(sp[k] ** 2)
-                     for k in range(ndim))
         if grad is None:
             grad, mag2, lap = d, m2, second
             continue
@@ -193,9 +225,8 @@ class EdgeCosts:
 
 
 def _normalised(image, spacing, channel_axis, intensity_window, sigma, ndim=2):
-    if not (isinstance(sigma, numbers.Real) and np.isfinite(sigma) and sigma > 0):
-        raise InvalidArgumentError(f"sigma must be a positive number, got sigma={sigma!r}")
     arr, sp = check_image(image, ndim=ndim, channel_axis=channel_axis, spacing=spacing)
+    sigma = check_sigma(sigma, arr.shape[:-1])
     arr = _window(arr, intensity_window)
     grad, mag, lap = _features(arr, sp, sigma)
     top = float(np.percentile(mag, 99.5))
@@ -210,10 +241,8 @@ def _weights(weights) -> tuple[float, float, float]:
     if bad:
         raise InvalidArgumentError(f"weights has unknown keys {sorted(bad)}; known: {sorted(w)}")
     w.update(weights or {})
-    try:
-        vals = tuple(float(w[k]) for k in ("zero_crossing", "magnitude", "direction"))
-    except (TypeError, ValueError):
-        vals = (float("nan"),) * 3
+    vals = tuple(float(w[k]) if _is_number(w[k]) else float("nan")
+                 for k in ("zero_crossing", "magnitude", "direction"))
     if not all(np.isfinite(v) and v >= 0 for v in vals) or sum(vals) <= 0:
         raise InvalidArgumentError(f"weights must be non-negative, not all 0, got {weights!r}")
     return vals
@@ -304,27 +333,32 @@ def _links(grad, norm, zero, sp, weights) -> np.ndarray:
     gy, gx = (g.astype(np.float32) for g in grad)
     ny, nx = norm.shape
     length = np.linalg.norm(OFFSETS * sp, axis=1)
-    # unit edge direction D' (the gradient turned by 90 degrees), in physical coordinates
+    # unit edge direction D' (the gradient turned by 90 degrees), in physical coordinates; where
+    # the gradient is 0 so are both components (arithmetic, not np.where: 10x faster)
     mag = np.hypot(gy, gx)
-    safe = np.where(mag > 0, mag, 1.0)
-    ey, ex = np.where(mag > 0, gx / safe, 0.0), np.where(mag > 0, -gy / safe, 0.0)
+    safe = mag + (mag == 0)
+    ey, ex = gx / safe, -gy / safe
     node = np.pad((wz * (~zero) + wg * (1.0 - norm)).astype(np.float32), 1)
     links = np.full((8, ny, nx), np.inf, dtype=np.float32)
-    total, pi = wz + wg + wd, np.float32(np.pi)
-    for k in range(4):  # a direction u and its opposite -u (OFFSETS[7 - k]) share arccos values
+    total = wz + wg + wd
+    for k in range(4):  # a direction u and its opposite -u (OFFSETS[7 - k]) share D' . u
         (dy, dx), scale = OFFSETS[k], length[k] / sp.min()
         a = (ey * np.float32(dy * sp[0] / length[k]) + ex * np.float32(dx * sp[1] / length[k]))
-        c = np.pad(np.arccos(a.clip(-1, 1)), 1, constant_values=pi / 2)  # acos(D' . u)
-        at_p, forward = c[1:-1, 1:-1], a >= 0
-        acos_dp = np.where(forward, at_p, pi - at_p)  # acos(|D'(p) . u|)
+        a = np.pad(a.clip(-1, 1), 1)  # D'(p) . u; 0 (acos = pi / 2) outside
+        at_p = a[1:-1, 1:-1]
+        acos_dp = np.arccos(np.abs(at_p))  # acos(|D'(p) . u|)
+        # cost = (node(q) + wd 2 / (3 pi) f_D) * scale / total + floor * scale
+        w_node, w_dir = np.float32(scale / total), np.float32(wd * 2 / (3 * np.pi) * scale / total)
         for sign, kk in ((1, k), (-1, 7 - k)):
             q = (slice(1 + sign * dy, 1 + sign * dy + ny), slice(1 + sign * dx, 1 + sign * dx + nx))
-            # L(p, q) = +-(q - p), turned to agree with D'(p); d_q = D'(q) . L(p, q)
-            keep = forward if sign > 0 else a > 0  # where L(p, q) = +u
-            f_d = acos_dp + np.where(keep, c[q], pi - c[q])
-            cost = node[q] + np.float32(wd * 2 / (3 * np.pi)) * f_d
+            # L(p, q) = +-(q - p), turned to agree with D'(p): +u where D'(p) . u >= 0 (> 0 for
+            # the opposite link), else -u; d_q = D'(q) . L(p, q), and acos(-x) = pi - acos(x)
+            turn = ((at_p >= 0) if sign > 0 else (at_p > 0)).astype(np.float32) * 2 - 1
+            f_d = np.arccos(turn * a[q])
+            f_d += acos_dp
+            f_d *= w_dir
+            f_d += node[q] * w_node
             inside = (slice(max(0, -sign * dy), ny - max(0, sign * dy)),
                       slice(max(0, -sign * dx), nx - max(0, sign * dx)))
-            links[(kk,) + inside] = cost[inside] * np.float32(scale / total) + np.float32(
-                _FLOOR * scale)
+            links[(kk,) + inside] = f_d[inside] + np.float32(_FLOOR * scale)
     return links

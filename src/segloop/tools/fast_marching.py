@@ -31,10 +31,10 @@ import skfmm
 from scipy import ndimage as ndi
 
 from segloop.errors import InvalidArgumentError
-from segloop.tools.edge_cost import check_image, check_window, edge_costs
+from segloop.tools.edge_cost import check_image, check_sigma, check_window, edge_costs
 
-__all__ = ["METRICS", "SpeedModel", "descend", "descent_pointers", "line_time", "speed_map",
-           "travel_time"]
+__all__ = ["EPS_RANGE", "METRICS", "TOLERANCE_RANGE", "SpeedModel", "descend",
+           "descent_pointers", "line_time", "speed_map", "travel_time"]
 
 #: Names of the speed metrics.
 METRICS = ("edge", "intensity")
@@ -113,6 +113,19 @@ def descent_pointers(time: np.ndarray, *, spacing=None) -> np.ndarray:
     return pred.ravel()
 
 
+#: ``eps`` must lie in ``[1 / EPS_RANGE, EPS_RANGE]`` and ``tolerance`` within a factor
+#: ``TOLERANCE_RANGE`` of the image's intensity range. With a reference inside that range
+#: (widened by the range on each side) every speed stays above ~1e-7 of the fastest:
+#: scikit-fmm treats speeds below ~1e-15 as walls, which would cut paths short.
+EPS_RANGE = 1e6
+TOLERANCE_RANGE = 1e6
+
+
+def _number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_) \
+        and bool(np.isfinite(value))
+
+
 class SpeedModel:
     """An image's speed map (for any reference intensity) and its edge features.
 
@@ -125,34 +138,61 @@ class SpeedModel:
 
     def __init__(self, image, *, spacing, channel_axis, intensity_window, sigma, metric, eps,
                  tolerance, edges=True):
-        if metric not in METRICS:
+        if not (isinstance(metric, str) and metric in METRICS):
             raise InvalidArgumentError(f"metric must be one of {METRICS}, got metric={metric!r}")
-        if not (isinstance(eps, numbers.Real) and np.isfinite(eps) and eps > 0):
-            raise InvalidArgumentError(f"eps must be a positive number, got eps={eps!r}")
+        if not (_number(eps) and 1 / EPS_RANGE <= eps <= EPS_RANGE):
+            raise InvalidArgumentError(
+                f"eps must be a positive number in [{1 / EPS_RANGE:g}, {EPS_RANGE:g}], "
+                f"got eps={eps!r}")
         arr, self.spacing = check_image(image, ndim=None, channel_axis=channel_axis,
                                         spacing=spacing)
         self.metric, self.eps, self.smooth, self.costs = metric, float(eps), None, None
+        self.range = (0.0, 0.0)
         if metric == "edge" or edges:
             self.costs = edge_costs(image, spacing=spacing, channel_axis=channel_axis,
                                     intensity_window=intensity_window, sigma=sigma, links=False)
         if metric == "intensity":
+            sigma = check_sigma(sigma, arr.shape[:-1])
             window = check_window(intensity_window)
             grey = arr.mean(axis=-1) if window is None else np.clip(arr.mean(axis=-1), *window)
             sp = self.spacing
             self.smooth = ndi.gaussian_filter(grey, sp.min() * sigma / sp)
+            self.range = (float(grey.min()), float(grey.max()))
+            span = self.range[1] - self.range[0]
+            lo_tol, hi_tol = span / TOLERANCE_RANGE, span * TOLERANCE_RANGE
             if tolerance is None:
                 lo, hi = np.percentile(self.smooth, [1, 99])
-                tolerance = 0.1 * (hi - lo) if hi > lo else 1.0
-            if not (isinstance(tolerance, numbers.Real) and np.isfinite(tolerance)
-                    and tolerance > 0):
+                tolerance = max(0.1 * (hi - lo), lo_tol) if span > 0 else 1.0
+            if not (_number(tolerance) and tolerance > 0
+                    and (span == 0 or lo_tol <= tolerance <= hi_tol)):
+                bounds = f" in [{lo_tol:.3g}, {hi_tol:.3g}]" if span > 0 else ""
                 raise InvalidArgumentError(
-                    f"tolerance must be a positive number, got tolerance={tolerance!r}")
+                    f"tolerance must be a positive number{bounds} (the image's intensity range "
+                    f"{span:.4g} times 1e-6..1e6), got tolerance={tolerance!r}")
+            tolerance = float(tolerance)
         self.tolerance = tolerance
+
+    def check_reference(self, reference) -> float:
+        """Validate the intensity followed by ``metric="intensity"``.
+
+        A finite number within the image's intensity range (after the
+        intensity window) widened by that range (or by ``tolerance`` for a
+        constant image) on each side.
+        """
+        lo, hi = self.range
+        margin = max(hi - lo, self.tolerance)
+        if not (_number(reference) and lo - margin <= reference <= hi + margin):
+            raise InvalidArgumentError(
+                f"reference must be a number in [{lo - margin:.4g}, {hi + margin:.4g}] (the "
+                f"image's intensity range [{lo:.4g}, {hi:.4g}], widened by {margin:.4g}), "
+                f"got reference={reference!r}")
+        return float(reference)
 
     def speed(self, reference=None) -> np.ndarray:
         """``1 / (eps + cost)``; ``reference`` is the intensity followed (intensity metric)."""
         if self.metric == "edge":
             return 1.0 / (self.eps + self.costs.local)
+        reference = self.check_reference(reference)
         return 1.0 / (self.eps + np.abs(self.smooth - reference) / self.tolerance)
 
 
@@ -199,12 +239,15 @@ def speed_map(image, *, spacing=None, channel_axis=None, intensity_window=None, 
         Fast along edges, or where the smoothed intensity is near ``reference``.
     eps : float
         Regularisation: the speed is at most ``1 / eps``; smaller hugs edges
-        more tightly, larger gives shorter, straighter paths.
+        more tightly, larger gives shorter, straighter paths. In ``[1e-6, 1e6]``.
     tolerance : float, optional
         Intensity scale of ``metric="intensity"`` (default: a tenth of the
-        1-99 percentile range of the smoothed image).
+        1-99 percentile range of the smoothed image); within a factor 1e6 of
+        the image's intensity range.
     reference : float, optional
-        The intensity followed by ``metric="intensity"`` (required there).
+        The intensity followed by ``metric="intensity"`` (required there); at
+        most one intensity range below the image's minimum or above its
+        maximum.
 
     Returns
     -------

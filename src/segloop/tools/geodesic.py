@@ -42,6 +42,7 @@ from segloop.tools.path_tree import (
     AnchorSession,
     PathTree,
     check_anchors,
+    check_bool,
     paint_anchors,
     trace_anchors,
     write_label,
@@ -62,7 +63,8 @@ class GeodesicSession(AnchorSession):
         Follow edges (outlines) or regions of the anchors' intensity (centrelines).
     reference : float, optional
         Intensity followed by ``metric="intensity"`` (default: the smoothed
-        intensity at the first anchor).
+        intensity at the first anchor, forgotten with that anchor by
+        :meth:`clear` or :meth:`remove_last_anchor`).
     window : float or None
         The front from a new anchor first stops after (at least) this many
         pixels, and goes further only when the cursor leaves the region
@@ -93,9 +95,11 @@ class GeodesicSession(AnchorSession):
                 f"GeodesicSession takes a 2D image, got shape {np.shape(image)}; "
                 "use geodesic_path_3d for volumes")
         self.shape, self.spacing, self.strength = costs.local.shape, costs.spacing, costs.magnitude
+        if reference is not None and metric == "intensity":
+            reference = self._metric.check_reference(reference)
         self.reference = reference
-        self._speed = None if metric == "intensity" and reference is None else \
-            self._metric.speed(reference)
+        self._own_reference = metric == "intensity" and reference is None  # from anchors[0]
+        self._speed = None if self._own_reference else self._metric.speed(reference)
 
     def speed(self) -> np.ndarray:
         """The speed map (for ``metric="intensity"``, known once the first anchor is placed)."""
@@ -106,6 +110,21 @@ class GeodesicSession(AnchorSession):
             self._speed = self._metric.speed(self.reference)
         return self._speed
 
+    def _forget_reference(self) -> None:
+        """Drop a reference taken from the first anchor (it goes with that anchor)."""
+        if self._own_reference and not self.anchors:
+            self.reference, self._speed, self._trees = None, None, {}
+
+    def remove_last_anchor(self) -> None:
+        """Undo as in :class:`AnchorSession`; removing the first anchor forgets its reference."""
+        super().remove_last_anchor()
+        self._forget_reference()
+
+    def clear(self) -> None:
+        """Remove every anchor, and the reference taken from the first one."""
+        super().clear()
+        self._forget_reference()
+
     def _window_reach(self) -> float:
         # the front is at most (1 + eps) slow per unit length: this time covers `window` pixels
         return self.window * self.spacing.min() * (1.0 + self._metric.eps)
@@ -113,10 +132,12 @@ class GeodesicSession(AnchorSession):
     def _line_reach(self, anchor, target) -> float:
         return line_time(self.speed(), anchor, target, self.spacing)
 
-    def _grow(self, anchor, reach) -> PathTree:
+    def _grow(self, anchor, reach, tree=None) -> PathTree:
+        # scikit-fmm cannot resume a front: every growth starts again from the anchor
         t = travel_time(self.speed(), [anchor], spacing=self.spacing, narrow=reach)
         pred = descent_pointers(t, spacing=self.spacing)
-        return PathTree(pred, self.shape, reach=reach, complete=bool(np.isfinite(t).all()))
+        return PathTree(pred, self.shape, reach=reach, complete=bool(np.isfinite(t).all()),
+                        root=anchor)
 
 
 def geodesic_contour(image, anchors, *, closed=True, snap_radius=0.0, **options) -> np.ndarray:
@@ -202,6 +223,8 @@ def geodesic_path_3d(volume, start, end, *, spacing=None, metric="intensity", si
     if arr.ndim != 3:
         raise InvalidArgumentError(f"volume must be 3D (z, y, x), got shape {arr.shape}")
     a, b = check_point(start, arr.shape, "start"), check_point(end, arr.shape, "end")
+    if a == b:
+        raise InvalidArgumentError(f"start and end are the same voxel {list(a)}; a path needs two")
     m = SpeedModel(arr, spacing=spacing, channel_axis=None, intensity_window=intensity_window,
                 sigma=sigma, metric=metric, eps=eps, tolerance=tolerance, edges=False)
     if metric == "intensity" and reference is None:
@@ -210,12 +233,18 @@ def geodesic_path_3d(volume, start, end, *, spacing=None, metric="intensity", si
     t = travel_time(speed, [a], spacing=sp, narrow=line_time(speed, a, b, sp))
     if not np.isfinite(t[b]):
         t = travel_time(speed, [a], spacing=sp)
-    return descend(t, b, sp)
+    path = descend(t, b, sp)
+    if tuple(path[0]) != a:  # cannot happen with valid speeds; never return a cut path
+        raise InvalidArgumentError(
+            f"no path from start={list(a)} to end={list(b)} (end not reached by the front)")
+    return path
 
 
 def _apply(image, label, *, spacing=None, anchors, snap_radius=0.0, intensity_window=None,
            value=1, sigma=1.0, channel_axis=None, closed=None, metric=None, eps=0.05,
            tolerance=None):
+    if closed is not None:
+        check_bool(closed, "closed")
     ndim = np.ndim(image) - (channel_axis is not None)
     if ndim == 3:  # a centreline through the anchors, painted into the volume
         if closed:

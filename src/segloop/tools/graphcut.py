@@ -47,19 +47,25 @@ from __future__ import annotations
 import numpy as np
 
 from segloop.errors import InvalidArgumentError
-from segloop.tools.cutgraph import (
-    CutGraph,
-    boundary_weights,
+from segloop.tools._edit_checks import as_bool
+from segloop.tools.cut_checks import (
     check_image,
     check_options,
     check_spacing,
+    intensities,
+    seed_mask,
+    shown,
+)
+from segloop.tools.cutgraph import (
+    CutGraph,
+    boundary_weights,
     hard_capacity,
     keep_seeded,
     model_options,
-    seed_mask,
     tlinks,
 )
 from segloop.tools.intensity_model import fit_model, quantize
+from segloop.tools.path_tree import write_label
 from segloop.tools.spec import ToolSpec
 
 __all__ = ["DEFAULT_LAM", "GraphCutSession", "SPEC", "graph_cut"]
@@ -94,7 +100,13 @@ class GraphCutSession:
         Brush radius of the scribbles in physical units (0: the stroke line).
     connected : bool
         Keep only the parts of the cut connected to a foreground seed (other
-        regions of similar intensity elsewhere in the image are dropped).
+        regions of similar intensity elsewhere in the image are dropped);
+        connected as the graph's neighbours are (``connectivity``).
+
+    Raises
+    ------
+    segloop.errors.InvalidArgumentError
+        A bad image (also a constant one: nothing to cut) or option.
 
     Notes
     -----
@@ -107,6 +119,11 @@ class GraphCutSession:
     :meth:`add_scribble`: then they are refitted on all seeds (the result is
     then the one :func:`graph_cut` gives with all seeds), every t-link
     changes and the resumed max-flow costs most of a first cut.
+
+    A scribble that leaves one class without seeds (a stroke of the other
+    class over all of them) gives no cut: :attr:`mask` is None until that
+    class has a seed again; the voxels changed meanwhile are all applied at
+    the next cut.
 
     Examples
     --------
@@ -131,14 +148,18 @@ class GraphCutSession:
                       radius=radius, ndim=len(self.shape))
         self.lam, self.sigma, self.model = float(lam), sigma, model
         self.connectivity, self.radius = int(connectivity), float(radius)
-        self.connected = bool(connected)
-        self._quantized = quantize(self._pixels, channel_axis=-1)
+        self.connected = as_bool(connected, "connected")
+        self._quantized = q = quantize(self._pixels, channel_axis=-1)
+        if np.all(q.lo == q.hi):
+            value = intensities(self._pixels, constant=True)
+            raise InvalidArgumentError(f"image is constant (every voxel {value}): nothing to cut")
         self.foreground = np.zeros(self.shape, dtype=bool)
         self.background = np.zeros(self.shape, dtype=bool)
         self._graph: CutGraph | None = None
-        self._costs = None
+        self._diff = None  # per voxel: background cost - foreground cost
         self._hard = 0.0
         self._mask: np.ndarray | None = None
+        self._pending: np.ndarray | None = None  # voxels changed while a class had no seed
 
     @property
     def mask(self) -> np.ndarray | None:
@@ -161,9 +182,11 @@ class GraphCutSession:
         ndarray of bool or None
             The new segmentation; None while one class has no seed yet.
         """
+        foreground = as_bool(foreground, "foreground")
+        refit = as_bool(refit, "refit")
         new = self.seeds(stroke, "stroke")
         if not new.any():
-            raise InvalidArgumentError(f"stroke has no point, got stroke={stroke!r}")
+            raise InvalidArgumentError(f"stroke has no point, got stroke={shown(stroke)}")
         mine, other = ((self.foreground, self.background) if foreground
                        else (self.background, self.foreground))
         mine |= new
@@ -171,37 +194,43 @@ class GraphCutSession:
         return self._cut(new, refit)
 
     def _fit(self):
-        pixels, q = self._pixels, self._quantized
+        pixels, q = self._pixels.reshape(-1, self._pixels.shape[-1]), self._quantized
         opts = model_options(self.model, pixels.shape[-1])
-        models = [fit_model(self.model, pixels[s], lo=q.lo, hi=q.hi, **opts)
+        models = [fit_model(self.model, pixels[np.flatnonzero(s)], lo=q.lo, hi=q.hi, **opts)
                   for s in (self.foreground, self.background)]
-        return q.costs(models[0]), q.costs(models[1])
+        return q.cost_difference(*models)
 
     def _cut(self, new: np.ndarray, refit: bool):
         if not (self.foreground.any() and self.background.any()):
+            self._mask = None  # no cut now: the last one is stale
+            if self._graph is not None:
+                self._pending = new if self._pending is None else self._pending | new
             return None
+        if self._pending is not None:
+            new, self._pending = new | self._pending, None
         if self._graph is None or refit:
-            self._costs = self._fit()
+            self._diff = self._fit()
         if self._graph is None:
             weights, self.sigma = boundary_weights(self._pixels, spacing=self.spacing,
                                                    sigma=self.sigma,
                                                    connectivity=self.connectivity)
             self._hard = hard_capacity(weights)
-            source, sink = tlinks(*self._costs, lam=self.lam, hard=self._hard,
+            source, sink = tlinks(self._diff, lam=self.lam, hard=self._hard,
                                   fg_seeds=self.foreground, bg_seeds=self.background)
             self._graph = CutGraph(weights, source, sink)
         elif refit:
-            source, sink = tlinks(*self._costs, lam=self.lam, hard=self._hard,
+            source, sink = tlinks(self._diff, lam=self.lam, hard=self._hard,
                                   fg_seeds=self.foreground, bg_seeds=self.background)
             self._graph.update(source, sink)
         else:
             idx = np.nonzero(new)
-            source, sink = tlinks(self._costs[0][idx], self._costs[1][idx], lam=self.lam,
+            source, sink = tlinks(self._diff[idx], lam=self.lam,
                                   hard=self._hard, fg_seeds=self.foreground[idx],
                                   bg_seeds=self.background[idx])
             self._graph.update(source, sink, idx)
         cut = self._graph.mask()
-        self._mask = keep_seeded(cut, self.foreground) if self.connected else cut
+        self._mask = (keep_seeded(cut, self.foreground, connectivity=self.connectivity)
+                      if self.connected else cut)
         return self.mask
 
 
@@ -217,8 +246,8 @@ def graph_cut(image, foreground, background, *, spacing=None, lam: float = DEFAU
     foreground, background : array_like
         Seeds of each class: a stroke ``[[y, x], ...]`` (``[[z, y, x], ...]``
         in 3D; points in array order joined by straight segments, one point
-        is a click), a list of strokes ``[[[y, x], ...], ...]``, or a boolean
-        mask of the image's shape. Separate points are one-point strokes
+        is a click), a list of strokes ``[[[y, x], ...], ...]``, or a mask
+        of the image's shape (bool, or integer 0/1). Separate points are one-point strokes
         ``[[[y, x]], [[y, x]]]`` (or a mask): a flat list of points is joined
         into one line. Seeds are hard constraints.
     spacing : sequence of float, optional
@@ -236,9 +265,11 @@ def graph_cut(image, foreground, background, *, spacing=None, lam: float = DEFAU
     connectivity : int
         1: 4/6-neighbours; ndim: 8/26-neighbours.
     radius : float
-        Brush radius of the strokes in physical units (0: the line only).
+        Brush radius of the strokes in physical units (0: the line only; one
+        beyond the image covers it).
     connected : bool
-        Keep only the parts of the cut connected to a foreground seed.
+        Keep only the parts of the cut connected (as ``connectivity`` says)
+        to a foreground seed.
 
     Returns
     -------
@@ -248,8 +279,8 @@ def graph_cut(image, foreground, background, *, spacing=None, lam: float = DEFAU
     Raises
     ------
     segloop.errors.InvalidArgumentError
-        NaN/Inf or non-2D/3D image, a seed outside the image, seeds of one
-        class only, a voxel seeded as both classes, or a bad option.
+        NaN/Inf, constant or non-2D/3D image, a seed outside the image, seeds
+        of one class only, a voxel seeded as both classes, or a bad option.
 
     Examples
     --------
@@ -266,7 +297,7 @@ def graph_cut(image, foreground, background, *, spacing=None, lam: float = DEFAU
     for mask, name, value in ((fg, "foreground", foreground), (bg, "background", background)):
         if not mask.any():
             raise InvalidArgumentError(f"graph cut needs seeds of both classes; {name} is "
-                                       f"empty ({name}={value!r})")
+                                       f"empty ({name}={shown(value)})")
     both = fg & bg
     if both.any():
         raise InvalidArgumentError(f"foreground and background share {int(both.sum())} voxels, "
@@ -275,9 +306,11 @@ def graph_cut(image, foreground, background, *, spacing=None, lam: float = DEFAU
     return session._cut(fg, refit=True)
 
 
-def _apply(image, label, *, spacing, foreground, background, channel_axis=None, **options):
-    return graph_cut(image, foreground, background, spacing=spacing, channel_axis=channel_axis,
-                     **options).astype(np.uint8)
+def _apply(image, label, *, spacing, foreground, background, channel_axis=None, value=1,
+           **options):
+    mask = graph_cut(image, foreground, background, spacing=spacing, channel_axis=channel_axis,
+                     **options)
+    return write_label(mask, label, value)
 
 
 SPEC = ToolSpec(
@@ -293,6 +326,7 @@ SPEC = ToolSpec(
         "radius": "brush radius of the strokes in mm (default 0: the line)",
         "connectivity": "1 (4/6-neighbours, default) or ndim (8/26-neighbours)",
         "connected": "keep only parts connected to a foreground seed (default true)",
+        "value": "label value written into --label where the object is (default 1)",
     },
     ndims=(2, 3),
     required=("foreground", "background"),

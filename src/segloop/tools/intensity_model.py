@@ -36,6 +36,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from segloop.errors import InvalidArgumentError
+from segloop.tools.cut_checks import check_int
 
 __all__ = ["MODELS", "GaussianMixture", "HistogramModel", "Quantized", "fit_gmm",
            "fit_histogram", "fit_model", "quantize"]
@@ -64,7 +65,8 @@ class Quantized:
 
     Attributes
     ----------
-    codes : ndarray of int32
+    codes : ndarray of uint8, uint16 or int32
+        (the smallest that holds ``levels**C`` codes: uint8 for 256 grey levels)
         Per voxel (spatial shape), ``sum_c level_c * levels**c``.
     centres : ndarray, shape (levels**C, C)
         Intensity at the centre of every code.
@@ -83,6 +85,15 @@ class Quantized:
     def costs(self, model) -> np.ndarray:
         """Per-voxel negative log-likelihood under ``model`` (float32, spatial shape)."""
         return model.nll(self.centres).astype(np.float32)[self.codes]
+
+    def cost_difference(self, fg_model, bg_model, codes=None) -> np.ndarray:
+        """Per voxel, ``costs(bg_model) - costs(fg_model)`` (float32), with one look-up.
+
+        ``codes`` (default :attr:`codes`) picks the voxels.
+        """
+        table = bg_model.nll(self.centres).astype(np.float32)
+        table -= fg_model.nll(self.centres).astype(np.float32)
+        return table[self.codes if codes is None else codes]
 
 
 def quantize(image: np.ndarray, *, channel_axis: int | None = None,
@@ -107,7 +118,7 @@ def quantize(image: np.ndarray, *, channel_axis: int | None = None,
     >>> q = quantize(np.array([[0.0, 0.5], [1.0, 1.0]]), levels=3)
     >>> q.codes
     array([[0, 1],
-           [2, 2]], dtype=int32)
+           [2, 2]], dtype=uint8)
     >>> q.centres[:, 0]
     array([0. , 0.5, 1. ])
     """
@@ -119,16 +130,26 @@ def quantize(image: np.ndarray, *, channel_axis: int | None = None,
     n_ch = arr.shape[-1]
     if levels is None:
         levels = 256 if n_ch == 1 else 32
-    if levels < 2 or levels ** n_ch > 2**24:
+    check_int(levels, "levels", 2)
+    if levels ** n_ch > 2**24:
         raise InvalidArgumentError(f"levels must be >= 2 and levels**channels <= 2**24, got "
                                    f"levels={levels} with {n_ch} channels")
     lo = np.array([arr[..., c].min() for c in range(n_ch)], dtype=np.float64)
     hi = np.array([arr[..., c].max() for c in range(n_ch)], dtype=np.float64)
     step = np.where(hi > lo, (hi - lo) / (levels - 1), 1.0)
-    codes = np.zeros(arr.shape[:-1], dtype=np.int32)
+    n_codes = levels**n_ch
+    dtype = np.uint8 if n_codes <= 2**8 else np.uint16 if n_codes <= 2**16 else np.int32
+    codes = None
     for c in range(n_ch):
-        scaled = (arr[..., c] - np.float32(lo[c])) * np.float32(1.0 / step[c]) + np.float32(0.5)
-        codes += scaled.astype(np.int32) * np.int32(levels**c)
+        scaled = np.subtract(arr[..., c], np.float32(lo[c]), dtype=np.float32)
+        scaled *= np.float32(1.0 / step[c])
+        scaled += np.float32(0.5)
+        level = scaled.astype(dtype)
+        if c:
+            level *= dtype(levels**c)
+            codes += level
+        else:
+            codes = level
     grid = np.indices((levels,) * n_ch).reshape(n_ch, -1)[::-1].T  # code order: channel 0 fastest
     centres = lo + grid * step
     return Quantized(codes, centres, lo, hi, int(levels))
@@ -198,8 +219,10 @@ def fit_histogram(samples, *, lo, hi, bins: int = 64, smoothing: float = 1.0,
     if lo.shape != (vals.shape[1],) or hi.shape != lo.shape:
         raise InvalidArgumentError(f"lo and hi must have one value per channel "
                                    f"({vals.shape[1]}), got lo={lo!r}, hi={hi!r}")
-    if bins < 1:
-        raise InvalidArgumentError(f"bins must be >= 1, got bins={bins!r}")
+    bins = check_int(bins, "bins", 1, 2**24)
+    if bins ** vals.shape[1] > 2**24:
+        raise InvalidArgumentError(f"bins**channels must be <= 2**24, got bins={bins} with "
+                                   f"{vals.shape[1]} channels")
     model = HistogramModel(lo, hi, np.zeros((bins,) * vals.shape[1]))
     flat = np.ravel_multi_index(model.bin_index(vals), model.log_density.shape)
     counts = np.bincount(flat, minlength=model.log_density.size).astype(np.float64)
@@ -307,9 +330,9 @@ def fit_gmm(samples, *, n_components: int = 5, iterations: int = 10, tol: float 
            [5. , 5.5]])
     """
     vals = _as_samples(samples)
-    if n_components < 1 or iterations < 0:
-        raise InvalidArgumentError(f"n_components must be >= 1 and iterations >= 0, got "
-                                   f"n_components={n_components!r}, iterations={iterations!r}")
+    n_components = check_int(n_components, "n_components", 1)
+    iterations = check_int(iterations, "iterations", 0)
+    max_samples = check_int(max_samples, "max_samples", 1)
     vals = vals[:: -(-len(vals) // max_samples)]
     n, c = vals.shape
     k = int(min(n_components, len(np.unique(vals, axis=0))))

@@ -203,6 +203,7 @@ def interpolate_slices(label, *, axis: int = 0, slices=None, spacing=None) -> np
 
 
 def _apply(image, label, *, spacing=None, axis=0, slices=None, channel_axis=None):
+    """The tool: edits ``label`` only, so ``image`` and ``channel_axis`` (colour) are ignored."""
     if label is None:
         raise InvalidArgumentError("interpolate edits a label map: give label")
     if isinstance(axis, str) and axis in ("z", "y", "x"):

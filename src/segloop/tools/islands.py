@@ -80,14 +80,15 @@ def keep_largest(label, *, connectivity=1, value=None) -> np.ndarray:
     >>> keep_largest(np.array([[1, 0, 1, 1]]))
     array([[0, 0, 1, 1]])
     """
-    structure = _structure(np.ndim(label), connectivity)
+    lab = as_label(label)
+    structure = _structure(lab.ndim, connectivity)
 
     def edit(mask):
         parts, counts, _ = _components(mask, structure)
         counts[0] = 0
         return parts == int(np.argmax(counts))
 
-    return edit_per_label(label, edit, value=value)
+    return edit_per_label(lab, edit, value=value)
 
 
 def remove_small(label, *, min_voxels=None, min_mm3=None, spacing=None, connectivity=1,
@@ -201,6 +202,7 @@ def fill_holes(label, *, axis=None, connectivity=1, value=None) -> np.ndarray:
 
 def _apply(image, label, *, spacing=None, operation, connectivity=1, value=None, min_voxels=None,
            min_mm3=None, point=None, axis=None, channel_axis=None):
+    """The tool: edits ``label`` only, so ``image`` and ``channel_axis`` (colour) are ignored."""
     if label is None:
         raise InvalidArgumentError("islands edits a label map: give label")
     if operation == "keep_largest":

@@ -4,11 +4,15 @@ The image becomes a directed 8-connected graph whose link costs are the
 Mortensen & Barrett edge costs (:mod:`segloop.tools.edge_cost`). Placing an
 anchor runs one Dijkstra from it (:func:`scipy.sparse.csgraph.dijkstra`),
 first over the pixels within ``window`` pixels of the anchor (and as far along
-cheap edges as the same cost reaches), further only when the cursor leaves
-that region; the shortest-path tree is stored with pointer-jumping tables
-(:class:`~segloop.tools.path_tree.PathTree`), so each mouse move reads the
-path to the cursor in ``O(log L)`` vectorised steps. Paths are exact shortest
-paths whatever the window.
+cheap edges as the same cost reaches). When the cursor leaves that region the
+Dijkstra resumes where it stopped, a quarter further at a time: a virtual
+source linked to the region's boundary pixels, at their distances, with the
+links back into the region cut, gives the pixels beyond exactly the
+distances and predecessors a single run would have. The shortest-path tree
+is stored with pointer-jumping tables (:class:`~segloop.tools.path_tree.PathTree`),
+extended as the tree grows, so each mouse move reads the path to the cursor
+in ``O(log L)`` vectorised steps, or splices it onto the previous path. Paths
+are exact shortest paths whatever the window.
 
 Examples
 --------
@@ -27,6 +31,7 @@ import functools
 
 import numpy as np
 import scipy.sparse as sparse
+from scipy import ndimage as ndi
 from scipy.sparse.csgraph import dijkstra
 from skimage import draw
 
@@ -50,12 +55,26 @@ def _targets(ny: int, nx: int) -> np.ndarray:
     return targets
 
 
+def _grid_arrays(links: np.ndarray, spare: int = 0):
+    """The CSR arrays of the 8-neighbour graph of an ``(8, ny, nx)`` link-cost array.
+
+    ``data`` and ``indices`` have ``spare`` entries of room after the 8 per pixel.
+    """
+    _, ny, nx = links.shape
+    n = ny * nx
+    data = np.empty(8 * n + spare)
+    data[:8 * n].reshape(ny, nx, 8)[...] = np.moveaxis(links, 0, -1)
+    indices = np.empty(8 * n + spare, dtype=np.int32)
+    indices[:8 * n] = _targets(ny, nx)
+    return data, indices, np.arange(0, 8 * n + 1, 8, dtype=np.int32)
+
+
 def grid_graph(links: np.ndarray) -> sparse.csr_matrix:
     """The directed 8-neighbour graph of an ``(8, ny, nx)`` link-cost array, as CSR.
 
     Every pixel has exactly 8 entries (links leaving the image become
-    self-loops, which never shorten a path), so the CSR arrays are written
-    directly, without sorting.
+    self-loops of infinite cost, never followed), so the CSR arrays are
+    written directly, without sorting.
 
     Examples
     --------
@@ -63,12 +82,23 @@ def grid_graph(links: np.ndarray) -> sparse.csr_matrix:
     >>> g.shape, g.nnz
     ((4, 4), 32)
     """
-    _, ny, nx = links.shape
-    n = ny * nx
-    data = np.moveaxis(links, 0, -1).astype(np.float64).ravel()
-    data[~np.isfinite(data)] = 1.0
-    indptr = np.arange(0, 8 * n + 1, 8, dtype=np.int32)
-    return sparse.csr_matrix((data, _targets(ny, nx), indptr), shape=(n, n))
+    n = links.shape[1] * links.shape[2]
+    return sparse.csr_matrix(_grid_arrays(links), shape=(n, n), copy=False)
+
+
+_EVERYWHERE = 1e300  # a finite Dijkstra limit: cut (infinite) links are then never followed
+
+
+def _boundary(settled: np.ndarray) -> np.ndarray:
+    """Flat indices of the ``True`` pixels of a 2D mask with a ``False`` 8-neighbour."""
+    rows, cols = np.flatnonzero(settled.any(axis=1)), np.flatnonzero(settled.any(axis=0))
+    if rows.size == 0:
+        return np.empty(0, dtype=np.intp)
+    y0, x0 = max(rows[0] - 1, 0), max(cols[0] - 1, 0)
+    sub = settled[y0:rows[-1] + 2, x0:cols[-1] + 2]
+    inner = ndi.binary_erosion(sub, np.ones((3, 3), bool), border_value=1)
+    ys, xs = np.nonzero(sub & ~inner)
+    return (ys + y0) * settled.shape[1] + (xs + x0)
 
 
 class LivewireSession(AnchorSession):
@@ -112,7 +142,15 @@ class LivewireSession(AnchorSession):
         self.shape = self.costs.local.shape
         self.spacing = self.costs.spacing
         self.strength = self.costs.magnitude
-        self.graph = grid_graph(self.costs.links)
+        n = self.shape[0] * self.shape[1]
+        # room for the virtual source of a resumed Dijkstra after the 8 links of each pixel
+        self._data, self._indices, indptr = _grid_arrays(self.costs.links, spare=n)
+        self.graph = sparse.csr_matrix((self._data[:8 * n], self._indices[:8 * n], indptr),
+                                       shape=(n, n), copy=False)
+        self._indptr = np.append(indptr, 8 * n).astype(np.int32)
+
+    #: A tree that the cursor leaves grows this much further (times its reach) at a time.
+    growth = 1.25
 
     def _window_reach(self) -> float:
         # a link costs at most MAX_COST_PER_LENGTH per pixel of length, so this cost reaches
@@ -127,14 +165,50 @@ class LivewireSession(AnchorSession):
         k = k - (k > 4)
         return float(self.costs.links[k, rr[:-1], cc[:-1]].sum()) + 1e-9
 
-    def _grow(self, anchor, reach) -> PathTree:
+    def _next_reach(self, tree, anchor, target) -> float:
+        # resumed trees lose nothing by growing in steps: a quarter further, or to the
+        # straight line's cost if that is nearer (which reaches the target for sure)
+        return min(self.growth * tree.reach, self._line_reach(anchor, target))
+
+    def _grow(self, anchor, reach, tree=None) -> PathTree:
+        limit = _EVERYWHERE if reach is None else reach
+        if tree is not None and tree.dist is not None:
+            return self._resume(tree, limit, reach)
         root = int(np.ravel_multi_index(anchor, self.shape))
-        _, pred = dijkstra(self.graph, directed=True, indices=root, return_predecessors=True,
-                           limit=np.inf if reach is None else reach)
+        dist, pred = dijkstra(self.graph, directed=True, indices=root, return_predecessors=True,
+                              limit=limit)
         pred[root] = root
         missed = np.flatnonzero(pred < 0)
         pred[missed] = missed
-        return PathTree(pred, self.shape, reach=reach, complete=missed.size == 0)
+        return PathTree(pred, self.shape, reach=reach, complete=missed.size == 0, root=anchor,
+                        dist=dist)
+
+    def _resume(self, tree: PathTree, limit: float, reach) -> PathTree:
+        """Grow a partial tree further, visiting only the pixels it has not reached."""
+        n = tree.dist.size
+        settled = np.isfinite(tree.dist)
+        edge = _boundary(settled.reshape(self.shape))
+        # the virtual source n links to the boundary pixels at their distances; their links
+        # back into the tree are cut, so no reached pixel is visited again
+        rows = (8 * edge[:, None] + np.arange(8)).ravel()
+        cut = rows[settled[self._indices[rows]]]
+        saved = self._data[cut]
+        self._data[cut] = np.inf
+        try:
+            k = edge.size
+            self._indices[8 * n:8 * n + k] = edge
+            self._data[8 * n:8 * n + k] = tree.dist[edge]
+            self._indptr[-1] = 8 * n + k
+            graph = sparse.csr_matrix((self._data[:8 * n + k], self._indices[:8 * n + k],
+                                       self._indptr), shape=(n + 1, n + 1), copy=False)
+            dist, pred = dijkstra(graph, directed=True, indices=n, return_predecessors=True,
+                                  limit=limit)
+        finally:
+            self._data[cut] = saved
+        new = np.flatnonzero(np.isfinite(dist[:n]) & ~settled)
+        tree.dist[new] = dist[new]
+        return tree.extend(new, pred[new], reach=reach,
+                           complete=int(settled.sum()) + new.size == n)
 
 
 def livewire_contour(image, anchors, *, closed=True, spacing=None, channel_axis=None,

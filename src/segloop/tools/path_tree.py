@@ -24,10 +24,61 @@ import numbers
 import numpy as np
 
 from segloop.errors import InvalidArgumentError
-from segloop.tools.contour import check_point, close_path, fill_contour, join_paths, snap_point
+from segloop.tools.contour import check_point, fill_contour, join_paths, snap_point
 
-__all__ = ["AnchorSession", "PathTree", "check_anchors", "paint_anchors", "trace_anchors",
-           "write_label"]
+__all__ = ["MIN_INTERIOR_FRACTION", "AnchorSession", "PathTree", "check_anchors", "check_bool",
+           "check_encloses", "paint_anchors", "trace_anchors", "write_label"]
+
+#: A closed contour must enclose at least this many pixels (strictly inside, not on the
+#: outline) per pixel of its outline. A there-and-back path (anchors A, B, A, or two anchors
+#: on one edge) encloses almost none, and a "mask" of it would be its path; a 4 x 4 pixel
+#: object (12 outline, 4 inside) still passes, a 3 x 3 one (8 outline, 1 inside) does not.
+MIN_INTERIOR_FRACTION = 0.25
+
+
+def check_bool(value, name: str) -> bool:
+    """``value`` if it is a real bool (not a string such as "no", nor 0/1).
+
+    Examples
+    --------
+    >>> check_bool(False, "closed")
+    False
+    """
+    if not isinstance(value, bool | np.bool_):
+        raise InvalidArgumentError(f"{name} must be true or false, got {name}={value!r}")
+    return bool(value)
+
+
+def check_encloses(contour: np.ndarray, shape: tuple[int, ...], anchors=None) -> np.ndarray:
+    """Fill a closed contour, or raise when it encloses (almost) nothing.
+
+    ``contour`` is a traced 8-connected pixel chain (as the sessions make;
+    of any other polygon only the vertices count as its outline). The pixels
+    strictly inside (centre inside the polygon, not on the outline) must
+    number at least :data:`MIN_INTERIOR_FRACTION` of the outline's pixels.
+    Returns the filled mask (outline included).
+
+    Examples
+    --------
+    >>> ring = np.array([[1, 1], [1, 4], [4, 4], [4, 1]])
+    >>> int(check_encloses(ring, (6, 6)).sum())
+    16
+    """
+    on = np.zeros(shape[:2], dtype=bool)
+    if len(contour):
+        on[tuple(np.asarray(contour).T)] = True
+    outline, inside = int(on.sum()), 0
+    mask = None
+    if len(contour) >= 3:
+        mask = fill_contour(contour, shape[:2])
+        inside = int((fill_contour(contour, shape[:2], include_boundary=False) & ~on).sum())
+    if mask is None or inside < MIN_INTERIOR_FRACTION * outline:
+        where = "" if anchors is None else f" through anchors {[list(a) for a in anchors]}"
+        raise InvalidArgumentError(
+            f"the closed contour{where} encloses no area: {inside} pixels inside its "
+            f"{outline}-pixel outline (at least {MIN_INTERIOR_FRACTION:g} per outline pixel "
+            "needed); place the anchors around the object")
+    return mask
 
 
 class PathTree:
@@ -44,20 +95,60 @@ class PathTree:
         The cost up to which the tree was grown (None: the whole grid).
     complete : bool
         Whether every pixel reaches the root.
+    root : tuple of int, optional
+        The root, if known: paths to it are then remembered, so that the next
+        path (the cursor moved by a pixel or a few) is spliced onto the last
+        one instead of being read back in full.
+    dist : ndarray of float, optional
+        Distance of each pixel from the root (``inf`` where not reached),
+        kept for trees that :meth:`extend` later.
     """
 
     def __init__(self, pred: np.ndarray, shape: tuple[int, ...], *, reach: float | None = None,
-                 complete: bool = True):
-        pred = np.ascontiguousarray(pred, dtype=np.int32)
+                 complete: bool = True, root=None, dist: np.ndarray | None = None):
+        pred = np.array(pred, dtype=np.int32)
         self.shape = tuple(shape)
+        self.reach, self.complete, self.dist = reach, complete, dist
+        self._root = None if root is None else int(np.ravel_multi_index(root, self.shape))
+        self._jumps = [pred]
+        self._deepen(np.flatnonzero(pred != np.arange(pred.size, dtype=np.int32)))
+        self._last_nodes = self._pos = None
+
+    def _deepen(self, nodes: np.ndarray) -> None:
+        """Fill the 2**k-step tables of ``nodes``, whose 1-step pointers are set.
+
+        Level ``k`` of a node only needs level ``k - 1`` of its ancestors,
+        which are older nodes (final already) or among ``nodes`` (done at the
+        previous level), so a tree grows without recomputing its old part.
+        """
+        jumps, k = self._jumps, 1
+        moving = nodes.size > 0
+        whole = nodes.size > jumps[0].size // 4  # then whole tables are cheaper than scatters
+        while moving or k < len(jumps):
+            prev = jumps[k - 1]
+            if whole:  # (old nodes come out as they were)
+                nxt = np.take(prev, prev)
+                moving = not np.array_equal(nxt, prev)
+                if k == len(jumps):
+                    jumps.append(nxt)
+                else:
+                    jumps[k] = nxt
+            else:
+                if k == len(jumps):
+                    jumps.append(prev.copy())  # the old nodes have reached their root already
+                step = np.take(prev, nodes)
+                nxt = np.take(prev, step)
+                jumps[k][nodes] = nxt
+                moving = bool(np.any(nxt != step))
+            k += 1
+
+    def extend(self, nodes: np.ndarray, pred: np.ndarray, *, reach: float | None,
+               complete: bool) -> PathTree:
+        """Add ``nodes`` (not reached so far) with predecessors ``pred``; return self."""
+        self._jumps[0][nodes] = pred
+        self._deepen(np.asarray(nodes, dtype=np.intp))
         self.reach, self.complete = reach, complete
-        jumps = [pred]
-        while True:  # 2**k-step tables until every pixel has reached its final ancestor
-            nxt = np.take(jumps[-1], jumps[-1], mode="wrap")
-            if np.array_equal(nxt, jumps[-1]):
-                break
-            jumps.append(nxt)
-        self._jumps = jumps
+        return self
 
     def path(self, target) -> np.ndarray:
         """The pixels from the root to ``target`` (inclusive), as ``(n, ndim)`` indices.
@@ -65,14 +156,60 @@ class PathTree:
         ``target`` is an index tuple inside the grid. For a pixel the tree
         does not reach, the "path" is that pixel alone.
         """
-        node = np.ravel_multi_index(tuple(int(v) for v in target), self.shape)
+        if len(self.shape) == 2:
+            node = int(target[0]) * self.shape[1] + int(target[1])
+        else:
+            node = int(np.ravel_multi_index(tuple(int(v) for v in target), self.shape))
+        if self._pos is not None:
+            nodes = self._splice(node)
+            if nodes is not None:
+                return self._coords(nodes)
         chain = np.array([node], dtype=np.int32)
         for table in self._jumps:  # list doubling: chain holds 2**k ancestors after step k
             if table[chain[-1]] == chain[-1]:
                 break
             chain = np.concatenate((chain, np.take(table, chain, mode="wrap")))
         n = int(np.argmax(chain == chain[-1])) + 1
-        return np.stack(np.unravel_index(chain[n - 1::-1], self.shape), axis=1)
+        nodes = chain[n - 1::-1]
+        if self._root is not None and nodes[0] == self._root:
+            self._remember(nodes, 0)
+        return self._coords(nodes)
+
+    def _coords(self, nodes: np.ndarray) -> np.ndarray:
+        if len(self.shape) != 2:
+            return np.stack(np.unravel_index(nodes, self.shape), axis=1)
+        out = np.empty((nodes.size, 2), dtype=np.intp)
+        np.divmod(nodes, self.shape[1], out=(out[:, 0], out[:, 1]))
+        return out
+
+    _SPLICE_STEPS = 24  # pointers followed from the cursor to meet the last path
+
+    def _splice(self, node: int) -> np.ndarray | None:
+        """The path to ``node`` as the last path cut where ``node``'s branch meets it."""
+        pred, pos, walk = self._jumps[0], self._pos, [node]
+        for _ in range(self._SPLICE_STEPS):
+            at = int(pos[walk[-1]])
+            if at >= 0:
+                nodes = self._last_nodes[:at + 1]
+                if len(walk) > 1:
+                    nodes = np.concatenate((nodes, np.array(walk[-2::-1], dtype=np.int32)))
+                self._remember(nodes, at + 1)
+                return nodes
+            up = int(pred[walk[-1]])
+            if up == walk[-1]:  # not reached: no path
+                return None
+            walk.append(up)
+        return None
+
+    def _remember(self, nodes: np.ndarray, keep: int) -> None:
+        """Make ``nodes`` the last path; its first ``keep`` nodes are those of the previous one."""
+        if self._pos is None:
+            self._pos = np.full(len(self._jumps[0]), -1, dtype=np.int32)
+        elif keep < len(self._last_nodes):
+            self._pos[self._last_nodes[keep:]] = -1
+        if keep < len(nodes):
+            self._pos[nodes[keep:]] = np.arange(keep, len(nodes), dtype=np.int32)
+        self._last_nodes = nodes
 
 
 class AnchorSession:
@@ -86,9 +223,9 @@ class AnchorSession:
     of the cost from an anchor to a pixel, e.g. along the straight line).
 
     A new anchor's tree is first grown over its window. When a path is asked
-    for a pixel beyond, the tree is regrown far enough to reach it (at least
-    twice as far as before, so a cursor moving away triggers few regrowths).
-    Paths are exact shortest paths in every case. Trees of the most recent
+    for a pixel beyond, the tree is regrown until it reaches that pixel
+    (:meth:`_next_reach`; livewire trees resume where they stopped). Paths
+    are exact shortest paths in every case. Trees of the most recent
     anchors are kept (``keep_trees``) so that undo does not recompute them.
 
     Attributes
@@ -111,7 +248,8 @@ class AnchorSession:
     strength: np.ndarray
 
     def __init__(self, *, window: float | None = None):
-        if window is not None and not (isinstance(window, numbers.Real) and window > 0):
+        if window is not None and not (isinstance(window, numbers.Real)
+                                       and not isinstance(window, bool) and window > 0):
             raise InvalidArgumentError(f"window must be a positive number or None, got {window!r}")
         self.window = window
         self.anchors: list[tuple[int, ...]] = []
@@ -119,8 +257,25 @@ class AnchorSession:
         self.closed = False
         self._trees: dict[int, PathTree] = {}
 
-    def _grow(self, anchor: tuple[int, ...], reach: float | None) -> PathTree:
+    def _grow(self, anchor: tuple[int, ...], reach: float | None,
+              tree: PathTree | None = None) -> PathTree:
+        """The tree of ``anchor`` grown up to ``reach`` (None: everywhere).
+
+        ``tree`` is the anchor's current (partial) tree, which a subclass may
+        extend instead of starting again.
+        """
         raise NotImplementedError  # pragma: no cover
+
+    def _next_reach(self, tree: PathTree, anchor, target) -> float | None:
+        """How far to regrow ``tree`` when ``target`` lies beyond it (None: everywhere).
+
+        Trees regrown from scratch go at least twice as far, so that a cursor
+        moving away triggers few regrowths; once the reach passes the cost of
+        the straight line to the target (which should have reached it) they
+        go everywhere.
+        """
+        line = self._line_reach(anchor, target)
+        return None if tree.reach >= line else max(2.0 * tree.reach, line)
 
     def _window_reach(self) -> float:
         raise NotImplementedError  # pragma: no cover
@@ -143,12 +298,9 @@ class AnchorSession:
     def _path(self, i: int, target: tuple[int, ...]) -> np.ndarray:
         anchor, tree = self.anchors[i], self._tree(i)
         path = tree.path(target)
-        if tuple(path[0]) != anchor and not tree.complete:  # beyond the tree grown so far
-            reach = max(2.0 * tree.reach, self._line_reach(anchor, target))
-            tree = self._keep(i, self._grow(anchor, reach))
+        while tuple(path[0]) != anchor and not tree.complete and tree.reach is not None:
+            tree = self._keep(i, self._grow(anchor, self._next_reach(tree, anchor, target), tree))
             path = tree.path(target)
-            if tuple(path[0]) != anchor and not tree.complete:
-                path = self._keep(i, self._grow(anchor, None)).path(target)
         return path
 
     def _point(self, point, name="point") -> tuple[int, ...]:
@@ -171,6 +323,11 @@ class AnchorSession:
         if self.closed:
             raise InvalidArgumentError("the contour is closed; remove_last_anchor() to reopen")
         p = self._point(point)
+        if p in self.anchors:
+            i = self.anchors.index(p)
+            hint = "; close() joins the last anchor back to the first" if i == 0 else ""
+            raise InvalidArgumentError(
+                f"point={point!r} is anchors[{i}] already: anchors must be distinct pixels{hint}")
         if self.anchors:
             self.segments.append(self._path(len(self.anchors) - 1, p))
         self.anchors.append(p)
@@ -201,12 +358,19 @@ class AnchorSession:
         self.anchors, self.segments, self.closed, self._trees = [], [], False, {}
 
     def close(self) -> np.ndarray:
-        """Join the last anchor back to the first; return the closed contour."""
+        """Join the last anchor back to the first; return the closed contour.
+
+        Raises (and leaves the session as it was) when the closed contour
+        encloses no area (see :func:`check_encloses`).
+        """
         if len(self.anchors) < 2:
             raise InvalidArgumentError(
                 f"closing needs at least 2 anchors, got {len(self.anchors)}")
         if not self.closed:
-            self.segments.append(self._path(len(self.anchors) - 1, self.anchors[0]))
+            back = self._path(len(self.anchors) - 1, self.anchors[0])
+            pts = join_paths([np.array([self.anchors[0]])] + self.segments + [back])[:-1]
+            check_encloses(pts, self.shape, self.anchors)  # before any state changes
+            self.segments.append(back)
             self.closed = True
         return self.contour()
 
@@ -219,11 +383,7 @@ class AnchorSession:
 
     def mask(self) -> np.ndarray:
         """The closed contour filled into a boolean mask (closes the contour if needed)."""
-        contour = self.close()
-        if len(contour) < 3:
-            raise InvalidArgumentError(
-                f"the contour through anchors {self.anchors} encloses no area")
-        return fill_contour(close_path(contour)[:-1], self.shape[:2])
+        return check_encloses(self.close(), self.shape, self.anchors)
 
 
 def check_anchors(anchors, shape, *, closed: bool) -> list[tuple[int, ...]]:
@@ -234,12 +394,16 @@ def check_anchors(anchors, shape, *, closed: bool) -> list[tuple[int, ...]]:
     >>> check_anchors([[1, 2], (3.2, 4)], (5, 5), closed=False)
     [(1, 2), (3, 4)]
     """
+    check_bool(closed, "closed")
     try:
+        if isinstance(anchors, str | bytes | dict):
+            raise TypeError
         pts = [check_point(a, shape, f"anchors[{i}]") for i, a in enumerate(anchors)]
     except TypeError:
         raise InvalidArgumentError(
             f"anchors must be a list of points in array order, got anchors={anchors!r}"
         ) from None
+    _check_distinct(pts, "")
     least = 3 if closed else 2
     if len(pts) < least:
         raise InvalidArgumentError(
@@ -248,12 +412,28 @@ def check_anchors(anchors, shape, *, closed: bool) -> list[tuple[int, ...]]:
     return pts
 
 
+def _check_distinct(pts, after: str) -> None:
+    first: dict[tuple[int, ...], int] = {}
+    for i, p in enumerate(pts):
+        if p in first:
+            raise InvalidArgumentError(
+                f"anchors[{first[p]}] and anchors[{i}] are the same pixel {list(p)}"
+                + (after or ": anchors must be distinct (a closed contour returns to anchors[0] "
+                   "by itself)"))
+        first[p] = i
+
+
 def trace_anchors(session: AnchorSession, anchors, *, closed: bool,
                   snap_radius: float = 0.0) -> np.ndarray:
     """Place every anchor in a fresh session (snapped first if asked); return the contour."""
     pts = check_anchors(anchors, session.shape, closed=closed)
+    if snap_radius:
+        pts = [snap_point(session.strength, p, snap_radius, session.spacing, name="snap_radius")
+               for p in pts]
+        _check_distinct(pts, f" after snapping with snap_radius={snap_radius!r}; use a smaller "
+                             "snap_radius")
     for p in pts:
-        session.add_anchor(session.snap(p, snap_radius) if snap_radius else p)
+        session.add_anchor(p)
     return session.close() if closed else session.contour()
 
 

@@ -87,7 +87,8 @@ def polygon_mask(shape, vertices) -> np.ndarray:
     Raises
     ------
     segloop.errors.InvalidArgumentError
-        Fewer than 3 vertices, a vertex outside the image, a polygon of zero area.
+        Fewer than 3 vertices, a vertex outside the image, a polygon of zero
+        area, or one so thin or small that it holds no pixel centre.
 
     Examples
     --------
@@ -107,7 +108,11 @@ def polygon_mask(shape, vertices) -> np.ndarray:
     area = 0.5 * abs(float(np.dot(ys, np.roll(xs, -1)) - np.dot(xs, np.roll(ys, -1))))
     if area == 0:
         raise InvalidArgumentError(f"vertices enclose no area (all on one line): {pts.tolist()}")
-    return _fill(shape, ys, xs)
+    out = _fill(shape, ys, xs)
+    if not out.any():
+        raise InvalidArgumentError(f"vertices={pts.tolist()} enclose no pixel centre: the "
+                                   "polygon is too small or thin to fill any pixel")
+    return out
 
 
 def polygon(label, vertices, *, value=1, axis=None) -> np.ndarray:
@@ -157,6 +162,11 @@ def polygon(label, vertices, *, value=1, axis=None) -> np.ndarray:
 
 
 def _apply(image, label, *, spacing=None, vertices, value=1, axis=None, channel_axis=None):
+    """The tool: fills into ``label``; the image's intensities are not used.
+
+    Without ``label`` it fills a new map of the image's shape, less its colour
+    axis ``channel_axis`` (which is otherwise ignored).
+    """
     lab = new_label(image, label, channel_axis)
     return polygon(lab, vertices, value=value, axis=axis)
 

@@ -31,7 +31,15 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from segloop.errors import InvalidArgumentError
-from segloop.tools._edit_checks import as_image, as_mask, as_number, as_points, as_spacing
+from segloop.tools._edit_checks import (
+    as_bool,
+    as_channel_axis,
+    as_image,
+    as_mask,
+    as_number,
+    as_points,
+    as_spacing,
+)
 from segloop.tools._label_edit import write_into
 from segloop.tools.spec import ToolSpec
 
@@ -45,10 +53,7 @@ def _channels_last(image, channel_axis) -> np.ndarray:
     arr = np.asarray(image)
     if channel_axis is None:
         return as_image(arr)[..., None]
-    if not isinstance(channel_axis, numbers.Integral) or not -arr.ndim <= channel_axis < arr.ndim:
-        raise InvalidArgumentError(f"channel_axis={channel_axis!r} is not an axis of image of "
-                                   f"shape {arr.shape}")
-    arr = np.moveaxis(arr, channel_axis, -1)
+    arr = np.moveaxis(arr, as_channel_axis(channel_axis, arr.ndim), -1)
     return as_image(arr, ndims=(3, 4))
 
 
@@ -80,6 +85,8 @@ def intensity_range(image: np.ndarray, seeds: np.ndarray, *, tolerance: float,
 def _near_seeds(shape, seeds, radius, spacing) -> tuple[tuple[slice, ...], np.ndarray]:
     """Box around the seeds' balls and the ball union inside it."""
     sp = np.asarray(spacing)
+    # no voxel is farther from a seed than the image's diagonal: a larger radius changes nothing
+    radius = min(radius, float(np.linalg.norm(np.asarray(shape) * sp)))
     reach = np.ceil(radius / sp).astype(int)
     lo = np.maximum(np.rint(seeds).min(axis=0).astype(int) - reach, 0)
     hi = np.minimum(np.rint(seeds).max(axis=0).astype(int) + reach + 1, shape)
@@ -113,7 +120,8 @@ def region_grow(image, seeds, *, tolerance=None, relative=False, connectivity=1,
         ``relative=True`` a multiple of their neighbourhood's standard
         deviation. Default: relative, :data:`DEFAULT_RELATIVE_TOLERANCE`.
     relative : bool
-        Interpret ``tolerance`` relative to the seeds' statistics.
+        Interpret ``tolerance`` relative to the seeds' statistics (a real
+        bool: strings such as ``"no"`` are refused).
     connectivity : int
         Neighbours: 1 = faces, up to the number of axes = corners too.
     max_radius_mm : float, optional
@@ -147,10 +155,12 @@ def region_grow(image, seeds, *, tolerance=None, relative=False, connectivity=1,
     shape, ndim = arr.shape[:-1], arr.ndim - 1
     pts = as_points(seeds, shape, name="seeds")
     sp = as_spacing(spacing, ndim)
+    relative = as_bool(relative, "relative")
     if tolerance is None:
         tolerance, relative = DEFAULT_RELATIVE_TOLERANCE, True
     tol = as_number(tolerance, "tolerance")
-    if not isinstance(connectivity, numbers.Integral) or not 1 <= connectivity <= ndim:
+    if (not isinstance(connectivity, numbers.Integral) or isinstance(connectivity, bool)
+            or not 1 <= connectivity <= ndim):
         raise InvalidArgumentError(f"connectivity must be an integer in 1..{ndim}, "
                                    f"got connectivity={connectivity!r}")
     m = as_mask(mask, shape)
@@ -158,7 +168,7 @@ def region_grow(image, seeds, *, tolerance=None, relative=False, connectivity=1,
     if m is not None and not m[idx].all():
         bad = pts[np.argmin(m[idx])].tolist()
         raise InvalidArgumentError(f"seeds has a point {bad} outside mask")
-    lo, hi = intensity_range(arr, pts, tolerance=tol, relative=bool(relative))
+    lo, hi = intensity_range(arr, pts, tolerance=tol, relative=relative)
 
     box, near = tuple(slice(None) for _ in shape), None
     if max_radius_mm is not None:

@@ -5,7 +5,8 @@ One entry, :func:`smooth`, for the operations of
 server call them: ``median``, ``open``, ``close``, ``gaussian`` (smoothing)
 and ``grow``, ``shrink`` (margins). Sizes are in millimetres (physical units
 of ``spacing``): the ball radius, the half-size of the median box, the
-Gaussian's sigma, or the margin.
+Gaussian's sigma, or the margin. A size larger than the image is handled
+without allocating more than the image (see :mod:`segloop.tools.morphology`).
 
 Examples
 --------
@@ -80,6 +81,7 @@ def smooth(label, *, operation: str, size_mm: float, spacing=None, value=None):
 
 
 def _apply(image, label, *, spacing=None, operation, size_mm, value=None, channel_axis=None):
+    """The tool: edits ``label`` only, so ``image`` and ``channel_axis`` (colour) are ignored."""
     if label is None:
         raise InvalidArgumentError("smooth edits a label map: give label")
     return smooth(label, operation=operation, size_mm=size_mm, spacing=spacing, value=value)

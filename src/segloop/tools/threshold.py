@@ -6,7 +6,10 @@ thresholds: Otsu's (maximum between-class variance), multi-Otsu's two levels
 (three classes), Li's (minimum cross entropy, iterated) and the triangle
 method (Zack et al.). One histogram serves all four, so the whole set costs
 about as much as :func:`skimage.filters.threshold_otsu` alone.
-:func:`threshold` keeps the voxels whose intensity lies in ``[low, high]``.
+:func:`threshold` keeps the voxels whose intensity lies in ``[low, high]``;
+bounds that keep no voxel are an error (with the image's range), never an
+empty label. Colour images (``channel_axis``, e.g. ``-1`` for RGB) are first
+reduced to grey by the plain mean of their channels, ``(R + G + B) / 3``.
 
 Examples
 --------
@@ -37,7 +40,7 @@ import numpy as np
 from skimage.filters import threshold_multiotsu, threshold_otsu
 
 from segloop.errors import InvalidArgumentError
-from segloop.tools._edit_checks import as_image, as_mask
+from segloop.tools._edit_checks import as_grey, as_mask
 from segloop.tools._label_edit import write_into
 from segloop.tools.spec import ToolSpec
 
@@ -95,17 +98,21 @@ def _triangle(counts: np.ndarray, centres: np.ndarray) -> float:
     return float(centres[k])
 
 
-def suggest_thresholds(image, *, mask=None, nbins: int = 256) -> dict[str, float]:
+def suggest_thresholds(image, *, mask=None, nbins: int = 256,
+                       channel_axis=None) -> dict[str, float]:
     """Automatic threshold levels of an image (or of the voxels in ``mask``).
 
     Parameters
     ----------
     image : array_like
-        2D or 3D intensity image, finite.
+        2D or 3D intensity image, finite (plus a colour axis with ``channel_axis``).
     mask : array_like of bool, optional
         Voxels whose histogram is used (e.g. the brain); default all.
     nbins : int
         Histogram bins (at least 8).
+    channel_axis : int, optional
+        Axis of colour channels (e.g. -1 for RGB): the levels are those of the
+        grey image, the mean of the channels.
 
     Returns
     -------
@@ -132,7 +139,7 @@ def suggest_thresholds(image, *, mask=None, nbins: int = 256) -> dict[str, float
     >>> 3 < s["otsu"] < 7 and 3 < s["li"] < 7
     True
     """
-    arr = as_image(image)
+    arr = as_grey(image, channel_axis)
     m = as_mask(mask, arr.shape)
     if not isinstance(nbins, numbers.Integral) or isinstance(nbins, bool) or nbins < 8:
         raise InvalidArgumentError(f"nbins must be an integer >= 8, got nbins={nbins!r}")
@@ -166,27 +173,31 @@ def _level(value, name: str) -> float | None:
     raise InvalidArgumentError(f"{name} must be a finite number or None, got {name}={value!r}")
 
 
-def threshold(image, *, low=None, high=None, mask=None) -> np.ndarray:
+def threshold(image, *, low=None, high=None, mask=None, channel_axis=None) -> np.ndarray:
     """Voxels whose intensity lies between ``low`` and ``high`` (both included).
 
     Parameters
     ----------
     image : array_like
-        2D or 3D intensity image, finite.
+        2D or 3D intensity image, finite (plus a colour axis with ``channel_axis``).
     low, high : float, optional
         Lower and upper bound; None leaves that side open (at least one is needed).
     mask : array_like of bool, optional
         Only voxels inside it can be selected.
+    channel_axis : int, optional
+        Axis of colour channels (e.g. -1 for RGB): the bounds apply to the
+        mean of the channels.
 
     Returns
     -------
     ndarray of bool
-        The selected voxels.
+        The selected voxels (at least one).
 
     Raises
     ------
     segloop.errors.InvalidArgumentError
-        No bound, ``low > high``, a NaN image or a bad mask.
+        No bound, ``low > high``, bounds that select no voxel (the message
+        gives the image's range), a NaN image or a bad mask.
 
     Examples
     --------
@@ -195,7 +206,7 @@ def threshold(image, *, low=None, high=None, mask=None) -> np.ndarray:
     array([[0, 1, 1],
            [1, 0, 0]])
     """
-    arr = as_image(image)
+    arr = as_grey(image, channel_axis)
     lo, hi = _level(low, "low"), _level(high, "high")
     m = as_mask(mask, arr.shape)
     if lo is None and hi is None:
@@ -211,6 +222,12 @@ def threshold(image, *, low=None, high=None, mask=None) -> np.ndarray:
         out &= arr <= hi
     if m is not None:
         out &= m
+    if not out.any():
+        values = arr if m is None else arr[m]
+        where = "the image's" if m is None else "inside mask the image's"
+        raise InvalidArgumentError(
+            f"low={lo}, high={hi} select no voxel: {where} intensities lie in "
+            f"[{float(values.min()):.6g}, {float(values.max()):.6g}]")
     return out
 
 
@@ -226,8 +243,9 @@ def _resolve(value, name: str, image: np.ndarray, cache: dict):
     return cache[value]
 
 
-def _apply(image, label, *, spacing=None, low=None, high=None, value=1):
-    arr = as_image(image)
+def _apply(image, label, *, spacing=None, low=None, high=None, value=1, channel_axis=None):
+    """The tool: colour images (``channel_axis``) are thresholded on the mean of their channels."""
+    arr = as_grey(image, channel_axis)
     cache: dict = {}
     if low is None and high is None:
         low = "otsu"
@@ -238,7 +256,8 @@ def _apply(image, label, *, spacing=None, low=None, high=None, value=1):
 
 SPEC = ToolSpec(
     "threshold",
-    "keep voxels with low <= intensity <= high (levels as numbers or automatic: otsu, li...)",
+    "keep voxels with low <= intensity <= high (levels as numbers or automatic: otsu, li...; "
+    "colour: the mean of the channels)",
     _apply,
     params={
         "low": "lower level: a number, or otsu | multiotsu_low | multiotsu_high | li | triangle "
