@@ -5,12 +5,12 @@ import pytest
 from scipy import ndimage as ndi
 
 from conftest import needs_shared, shared
-from segloop.bench.latency_cuts import next_click  # the standard simulated user
 from segloop.cli.main import main
 from segloop.data.phantoms import ball, disk, phantom_2d, phantom_3d
 from segloop.errors import InvalidArgumentError
 from segloop.io import Image, open_dataset, read_image, write_image
 from segloop.metrics import dice
+from segloop.simulate import next_click  # the standard simulated user
 from segloop.tools import get_tool
 from segloop.tools.boxclicks import BoxClicksSession, box_clicks
 

@@ -37,7 +37,7 @@ Examples
 --------
 >>> truth = np.zeros((5, 5), bool); truth[1:4, 1:4] = True
 >>> next_click(np.zeros_like(truth), truth)   # the simulated user's first click
-((2, 2), True)
+Click(point=(2, 2), positive=True)
 """
 
 from __future__ import annotations
@@ -46,14 +46,13 @@ import importlib
 import time
 import warnings
 
-import edt
 import maxflow
 import numpy as np
-from scipy import ndimage as ndi
 
 from segloop.bench.latency_data import latency_input, size_name
 from segloop.bench.timing import Timing
 from segloop.metrics import dice
+from segloop.simulate import next_click, scribbles
 from segloop.tools.boxclicks import DEFAULT_LAM as BOX_LAM
 from segloop.tools.boxclicks import BoxClicksSession
 from segloop.tools.cut_checks import check_image
@@ -98,47 +97,6 @@ def _row(tool, size, what, t: Timing, ref: Timing | None = None, reference=None,
            "target_met": None if target_ms is None else bool(t.median_ms <= target_ms)}
     row.update(extra)
     return row
-
-
-def scribbles(truth: np.ndarray, margin: int = 10):
-    """A stroke through the core of ``truth`` and the edges of its bounding box grown by ``margin``.
-
-    Examples
-    --------
-    >>> t = np.zeros((40, 40), bool); t[10:30, 15:25] = True
-    >>> fg, bg = scribbles(t)
-    >>> len(fg[0]), len(bg)
-    (3, 4)
-    """
-    dist = edt.edt(truth)
-    core = np.argwhere(dist >= 0.5 * dist.max())
-    centre = core.mean(axis=0)
-    axis = np.linalg.svd(core - centre, full_matrices=False)[2][0]
-    proj = (core - centre) @ axis
-    fg = [[core[np.argmin(proj)].tolist(), core[np.argmin(np.abs(proj))].tolist(),
-           core[np.argmax(proj)].tolist()]]
-    idx = np.argwhere(truth)
-    lo = np.maximum(idx.min(axis=0) - margin, 0)
-    hi = np.minimum(idx.max(axis=0) + margin, np.asarray(truth.shape) - 1)
-    corners = [np.where(np.array(bits) == 1, hi, lo) for bits in np.ndindex(*(2,) * truth.ndim)]
-    bg = [[a.tolist(), b.tolist()] for i, a in enumerate(corners) for b in corners[i + 1:]
-          if np.count_nonzero(a != b) == 1]
-    return fg, bg
-
-
-def next_click(mask: np.ndarray, truth: np.ndarray):
-    """The standard simulated user: the deepest point of the largest error region."""
-    best = None
-    for err, positive in ((truth & ~mask, True), (mask & ~truth, False)):
-        labels, n = ndi.label(err)
-        if n:
-            sizes = np.bincount(labels.ravel())[1:]
-            if best is None or sizes.max() > best[0]:
-                best = (sizes.max(), labels == np.argmax(sizes) + 1, positive)
-    if best is None:
-        return None
-    dist = edt.edt(np.pad(best[1], 1))[(slice(1, -1),) * mask.ndim]
-    return tuple(int(i) for i in np.unravel_index(np.argmax(dist), mask.shape)), best[2]
 
 
 def _graph_arrays(image, fg_mask, bg_mask, spacing, lam):

@@ -7,10 +7,10 @@ from typing import Any
 import edt
 import numpy as np
 
-from segloop.bench.latency_cuts import next_click
 from segloop.data.mni152 import load_mni152
 from segloop.demo.figures import slice_overlay
 from segloop.metrics import dice
+from segloop.simulate import next_click
 from segloop.tools import (
     BoxClicksSession,
     LivewireSession,
