@@ -19,7 +19,7 @@ def demo_run(tmp_path_factory):
 
 def test_demo_writes_report_results_and_figures(demo_run):
     results = json.loads((demo_run / "results.json").read_text())
-    assert set(results["steps"]) >= {"data", "dicom", "baseline", "phantom", "tools"}
+    assert set(results["steps"]) >= {"data", "dicom", "baseline", "phantom", "tools", "clicks"}
     assert results["steps"]["dicom"]["seg_identical"] is True
     assert results["steps"]["dicom"]["series_files"] == 189
     assert results["steps"]["dicom"]["max_intensity_error"] < 1e-3
@@ -65,3 +65,18 @@ def test_demo_smart_tools_reach_their_numbers(demo_run):
     assert tools["livewire_dice"] >= 0.95 > tools["polygon_dice"]
     assert tools["interpolation"]["every_3"]["dice_unseen"] > 0.8
     assert (demo_run / tools["files"]["figure"]).stat().st_size > 1000
+
+
+def test_demo_counts_the_clicks_of_every_tool(demo_run):
+    clicks = json.loads((demo_run / "results.json").read_text())["steps"]["clicks"]
+    summary = clicks["summary"]
+    assert set(summary) == {"boxclicks", "graphcut", "livewire", "geodesic", "polygon"}
+    assert len(clicks["objects"]) == 3
+    # the region tools beat drawing a polygon vertex by vertex on the same objects
+    for tool in ("boxclicks", "graphcut"):
+        assert summary[tool]["noc90"] < summary["polygon"]["noc90"]
+    # white matter's folded outline needs far more polygon vertices than the cap
+    assert summary["polygon"]["polygon_vertices90"] > 3 * clicks["max_interactions"]
+    assert summary["graphcut"]["dice_at_3"] >= 0.9
+    assert (demo_run / clicks["files"]["figure"]).stat().st_size > 1000
+    assert "Every click counted" in (demo_run / "report.md").read_text()

@@ -45,6 +45,9 @@ def register(sub) -> None:
     clk.add_argument("--dims", nargs="+", type=int, default=[2], choices=(2, 3),
                      help="2D slices and/or 3D volumes")
     clk.add_argument("--seed", type=int, default=0)
+    clk.add_argument("--workers", type=int, default=None, metavar="N",
+                     help="processes playing objects side by side (default: the CPU count, "
+                     "at most 4); results do not depend on it")
     _common(clk)
 
     itp = suites.add_parser("interpolation", help="slice interpolation: Dice vs slices given",
@@ -63,6 +66,8 @@ def register(sub) -> None:
 
 def run(args) -> int:
     """Run the chosen suite."""
+    import os
+
     from segloop.bench.report import SUMMARY_KEYS, format_rows
     from segloop.errors import InvalidArgumentError
     from segloop.io.files import write_json
@@ -81,7 +86,8 @@ def run(args) -> int:
 
         report = clicks.run_clicks(args.data, tools=args.tool, targets=tuple(args.target),
                                    max_interactions=args.max_interactions, limit=args.limit,
-                                   dims=tuple(args.dims), seed=args.seed)
+                                   dims=tuple(args.dims), seed=args.seed,
+                                   workers=args.workers or min(os.cpu_count() or 1, 4))
         print(format_rows(report["summary"], SUMMARY_KEYS["clicks"]))
         plot = clicks.write_plot
     else:

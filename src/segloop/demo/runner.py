@@ -72,7 +72,7 @@ def _replace_previous(out: Path, overwrite: bool) -> None:
 
 
 def _steps():
-    from segloop.demo import steps_data, steps_dicom, steps_tools
+    from segloop.demo import steps_clicks, steps_data, steps_dicom, steps_tools
 
     return [
         ("data", "Real data in, real data out: MNI152 template I/O", steps_data.step_data),
@@ -81,6 +81,7 @@ def _steps():
          steps_data.step_baseline),
         ("phantom", "Seeded phantoms with known truth", steps_data.step_phantom),
         ("tools", "Smart annotation tools, no training data", steps_tools.step_tools),
+        ("clicks", "Every click counted: the simulated annotator", steps_clicks.step_clicks),
     ]
 
 

@@ -20,10 +20,10 @@ from segloop.tools import (
 )
 from segloop.tools.contour import mask_contour
 
-__all__ = ["step_tools"]
+__all__ = ["step_tools", "ventricle"]
 
 
-def _ventricle(tissue: np.ndarray, brain: np.ndarray, spacing) -> np.ndarray:
+def ventricle(tissue: np.ndarray, brain: np.ndarray, spacing) -> np.ndarray:
     """One lateral ventricle: the largest CSF component deeper than 12 mm in the brain.
 
     The depth condition separates the ventricles from the CSF around the
@@ -43,7 +43,7 @@ def step_tools(ctx) -> dict[str, Any]:
     """Box + clicks, livewire and slice interpolation on real anatomy, with Dice."""
     mni = ctx.cache.get("mni") or load_mni152()
     t1, spacing = mni.t1.array, mni.t1.spacing
-    vent = _ventricle(mni.tissue.array, mni.brain.array > 0, spacing)
+    vent = ventricle(mni.tissue.array, mni.brain.array > 0, spacing)
     z = int(np.argmax(vent.sum(axis=(1, 2))))
     image2d, truth2d = t1[z], vent[z]
     truth2d = keep_largest(truth2d.astype(np.uint8)) > 0  # one ventricle at a time
