@@ -1,0 +1,1 @@
+"""Deep learning with MONAI/PyTorch: config, data, training, inference, uncertainty."""

@@ -1,0 +1,149 @@
+"""Checkpoints: one file holds the config, the weights, the optimiser and the data statistics.
+
+A segloop checkpoint is a ``torch.save`` dict:
+
+=================  ================================================================
+``format``         ``"segloop-checkpoint"`` (anything else is refused)
+``version``        :data:`VERSION`
+``config``         the run's config as plain data (:func:`segloop.learn.config.to_dict`)
+``in_channels``    input channels of the network
+``model``          the network's ``state_dict``
+``optimizer``      the optimiser's ``state_dict`` (None in exported weights)
+``scheduler``      the schedule's ``state_dict`` or None
+``epoch``          epochs finished
+``best``           ``{"dice": float, "epoch": int}`` of the best validation
+``elapsed``        training seconds so far (for ``training.max_minutes``)
+``preprocess``     what inference must repeat: ``{"spacing", "normalize", "channels", ...}``
+``rng``            random states for an exact resume (None: not saved)
+``history``        the per-epoch metrics rows
+=================  ================================================================
+
+Files are written atomically (temporary file, fsync, rename), so an
+interrupted save never leaves a half-written ``last.pt``; a run replaces its
+own checkpoints (they are not user files, so no numbered versions are kept).
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> from segloop.learn.config import load_config
+>>> from segloop.learn.networks import build_network
+>>> cfg = load_config({"data": {"path": "x"}, "model": {"channels": [4, 8]}})
+>>> net = build_network(cfg, in_channels=1)
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "m.pt"
+>>> _ = save_checkpoint(path, {"config": cfg, "in_channels": 1, "model": net.state_dict(),
+...                            "epoch": 2})
+>>> ck = load_checkpoint(path)
+>>> ck["epoch"], ck["config"].model.channels
+(2, [4, 8])
+>>> restore_network(ck).__class__.__name__
+'Segmenter'
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from segloop.errors import CorruptFileError, FileMissingError
+from segloop.io.files import write_errors
+from segloop.learn.config import Config, ConfigError, load_config, to_dict
+from segloop.learn.networks import Segmenter, build_network
+
+__all__ = ["FORMAT", "VERSION", "load_checkpoint", "restore_network", "save_checkpoint"]
+
+FORMAT = "segloop-checkpoint"
+VERSION = 1
+_DEFAULTS = {"optimizer": None, "scheduler": None, "epoch": 0, "best": None, "elapsed": 0.0,
+             "preprocess": {}, "rng": None, "history": []}
+
+
+def save_checkpoint(path, content: dict[str, Any]) -> Path:
+    """Write ``content`` (``config`` may be a :class:`Config`) as a checkpoint, atomically."""
+    data = {**_DEFAULTS, **content, "format": FORMAT, "version": VERSION}
+    if isinstance(data.get("config"), Config):
+        data["config"] = to_dict(data["config"])
+    buf = io.BytesIO()
+    torch.save(data, buf)
+    path = Path(path)
+    with write_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(buf.getvalue())
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)  # the run's own file: replaced, not versioned
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        _fsync_dir(path.parent)
+    return path
+
+
+def load_checkpoint(path, *, map_location="cpu") -> dict[str, Any]:
+    """Read a checkpoint; its ``config`` comes back as a validated :class:`Config`.
+
+    Raises
+    ------
+    segloop.errors.FileMissingError
+        No such file.
+    segloop.errors.CorruptFileError
+        Not a segloop checkpoint, truncated, from a newer version, or with a bad config.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileMissingError("checkpoint not found", path=path)
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=False)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError,
+            OSError, AttributeError, ModuleNotFoundError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise CorruptFileError(f"not a readable checkpoint ({first})", path=path) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CorruptFileError("not a segloop checkpoint (no 'format: segloop-checkpoint')",
+                               path=path)
+    if int(data.get("version", 0)) > VERSION:
+        raise CorruptFileError(f"checkpoint version {data['version']} is newer than this "
+                               f"segloop reads ({VERSION})", path=path)
+    try:
+        data["config"] = load_config(data["config"])
+    except (ConfigError, KeyError, TypeError) as exc:
+        raise CorruptFileError(f"the checkpoint's config is not valid ({exc})",
+                               path=path) from None
+    return {**_DEFAULTS, **data, "path": str(path)}
+
+
+def restore_network(checkpoint: dict[str, Any], *, strict: bool = True) -> Segmenter:
+    """The checkpoint's network with its weights (in eval mode).
+
+    Raises
+    ------
+    segloop.errors.CorruptFileError
+        The weights do not fit the architecture the config describes.
+    """
+    net = build_network(checkpoint["config"], in_channels=int(checkpoint.get("in_channels", 1)))
+    try:
+        net.load_state_dict(checkpoint["model"], strict=strict)
+    except (RuntimeError, KeyError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0][:200]
+        raise CorruptFileError(f"the weights do not fit the configured network ({first})",
+                               path=checkpoint.get("path")) from None
+    return net.eval()
+
+
+def _fsync_dir(path: Path) -> None:  # pragma: no cover - platform detail
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

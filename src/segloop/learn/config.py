@@ -1,0 +1,341 @@
+"""The training configuration: one typed, validated file drives a whole run.
+
+A config is YAML or JSON with the sections below (every key has a default
+except ``data.path``). :func:`load_config` reads it, applies ``--set``
+overrides by dotted name (``training.epochs=5``), and validates it; an
+unknown key or a bad value raises :class:`ConfigError` naming the key.
+
+``data``
+    the dataset folder (any layout :func:`segloop.io.open_dataset` knows), the
+    contrasts used as input channels, the label to learn and how its values
+    map to classes, the split, 2D slicing or 3D patches, target spacing,
+    normalisation, cropping, soft labels.
+``model``
+    a MONAI U-Net (2D or 3D from ``data.dims``): widths, strides, residual
+    units, normalisation, dropout; final activation (``softmax``, ``sigmoid``
+    or SoftSeg's ``normrelu``).
+``augmentation``, ``loss``, ``optim``, ``training``, ``inference``, ``output``
+    see the fields of each class.
+
+Examples
+--------
+>>> cfg = load_config({"data": {"path": "/data/em"}}, overrides=["training.epochs=3"])
+>>> cfg.training.epochs, cfg.model.channels
+(3, [16, 32, 64, 128])
+>>> load_config({"data": {"path": "x"}, "training": {"epoch": 3}})
+Traceback (most recent call last):
+...
+segloop.learn.config.ConfigError: training.epoch: unknown key (known: ...)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from segloop.errors import InvalidArgumentError
+
+__all__ = ["AugmentConfig", "Config", "ConfigError", "DataConfig", "InferenceConfig",
+           "LossConfig", "ModelConfig", "OptimConfig", "OutputConfig", "SplitConfig",
+           "TrainingConfig", "load_config", "parse_overrides", "to_dict"]
+
+
+class ConfigError(InvalidArgumentError):
+    """A config file or override with an unknown key or a bad value (the message names it)."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+PosInt = Annotated[int, Field(ge=1)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class SplitConfig(_Section):
+    """How cases are split into train / validation / test (never mixing a group)."""
+
+    by: str = "subject"  #: ``subject``, ``case`` or a metadata column (e.g. ``institution``)
+    test: float | int | list[str] = 0.2  #: fraction, count of groups, or explicit group ids
+    val: float | int | list[str] = 0.1
+    seed: int = 0
+
+
+class DataConfig(_Section):
+    """The dataset and how its cases become training samples."""
+
+    path: str  #: the dataset folder
+    layout: str | None = None  #: a layout name of segloop.io (None: detected)
+    contrasts: list[str] | None = None  #: input channels by contrast/suffix (None: the image as is)
+    channels: list[int] | None = None  #: channels of a multi-channel image to keep (None: all)
+    label: str | None = None  #: which label of a case (None: its main label)
+    classes: dict[str, list[int]] = Field(default_factory=lambda: {"foreground": [1]})
+    #: classes: name -> label values merged into it (BRATS whole tumour: [1, 2, 3, 4])
+    soft_labels: bool = False  #: keep label values as floats in [0, 1] (mean of raters...)
+    dims: Literal[2, 3] = 2  #: 2: slices (of volumes) or images; 3: volume patches
+    slice_axis: Literal["axial", "coronal", "sagittal", 0, 1, 2] = "axial"
+    patch_size: list[PosInt] | None = None  #: training patch (None: whole slice / 96³ for 3D)
+    spacing: list[Annotated[float, Field(gt=0)]] | None = None  #: resample to this (mm)
+    normalize: Literal["zscore", "minmax", "percentile", "none"] = "zscore"
+    crop_foreground: bool = False  #: crop each case to its nonzero image region
+    foreground_ratio: Fraction = 0.5  #: fraction of samples centred on foreground
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    cache_dir: str | None = None  #: preprocessed arrays (None: OUTPUT_DIR/cache)
+    limit: PosInt | None = None  #: use at most this many cases (quick runs)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not self.classes:
+            raise ValueError("classes: at least one class is needed")
+        for name, values in self.classes.items():
+            if not values or any(v <= 0 for v in values):
+                raise ValueError(f"classes.{name}: label values must be positive integers")
+        if self.patch_size is not None and len(self.patch_size) != self.dims:
+            raise ValueError(f"patch_size: {self.dims} sizes expected for dims={self.dims}")
+        if self.spacing is not None and len(self.spacing) not in (2, 3):
+            raise ValueError("spacing: 2 or 3 values expected")
+        return self
+
+
+class ModelConfig(_Section):
+    """A MONAI U-Net."""
+
+    name: Literal["unet"] = "unet"
+    channels: list[PosInt] = Field(default_factory=lambda: [16, 32, 64, 128])
+    strides: list[PosInt] | None = None  #: None: 2 between each level
+    num_res_units: Annotated[int, Field(ge=0)] = 1
+    norm: Literal["batch", "instance", "none"] = "instance"
+    dropout: Fraction = 0.1
+    final_activation: Literal["softmax", "sigmoid", "normrelu"] = "softmax"
+
+    @model_validator(mode="after")
+    def _check(self):
+        if len(self.channels) < 2:
+            raise ValueError("channels: at least 2 levels")
+        if self.strides is not None and len(self.strides) != len(self.channels) - 1:
+            raise ValueError("strides: one fewer than channels")
+        return self
+
+
+class AugmentConfig(_Section):
+    """Random transforms applied to training samples (labels follow with nearest-neighbour)."""
+
+    enabled: bool = True
+    flip: Fraction = 0.5  #: probability per axis
+    rotate_degrees: Annotated[float, Field(ge=0, le=180)] = 15.0
+    scale: Annotated[float, Field(ge=0, lt=1)] = 0.1  #: zoom in [1 - s, 1 + s]
+    affine_prob: Fraction = 0.5
+    elastic_prob: Fraction = 0.0
+    gamma: Annotated[float, Field(ge=0, lt=1)] = 0.2  #: gamma in [1 - g, 1 + g]
+    gamma_prob: Fraction = 0.3
+    noise_std: Annotated[float, Field(ge=0)] = 0.05
+    noise_prob: Fraction = 0.2
+    bias_field_prob: Fraction = 0.0
+    contrast_prob: Fraction = 0.2
+
+
+class LossConfig(_Section):
+    """The training loss (MONAI's where it exists)."""
+
+    name: Literal["dice", "dice_ce", "focal", "generalized_dice", "tversky", "adaptive_wing",
+                  "mse"] = "dice_ce"
+    include_background: bool = False
+    tversky_alpha: Fraction = 0.3
+    tversky_beta: Fraction = 0.7
+    focal_gamma: Annotated[float, Field(ge=0)] = 2.0
+
+
+class OptimConfig(_Section):
+    """Optimiser and learning-rate schedule."""
+
+    name: Literal["adam", "adamw", "sgd"] = "adamw"
+    lr: Annotated[float, Field(gt=0)] = 2e-3
+    weight_decay: Annotated[float, Field(ge=0)] = 1e-4
+    momentum: Fraction = 0.9
+    schedule: Literal["none", "cosine", "poly"] = "cosine"
+    warmup_epochs: Annotated[int, Field(ge=0)] = 0
+
+
+class TrainingConfig(_Section):
+    """The training run."""
+
+    epochs: PosInt = 50
+    iterations_per_epoch: PosInt | None = None  #: None: one pass over the training samples
+    batch_size: PosInt = 8
+    max_minutes: Annotated[float, Field(gt=0)] | None = None  #: wall-clock budget
+    early_stopping: Annotated[int, Field(ge=0)] = 0  #: patience in validations (0: off)
+    val_every: PosInt = 1
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: Annotated[int, Field(ge=0)] = 0  #: torch threads (0: one per core)
+    num_workers: Annotated[int, Field(ge=0)] = 0
+    compile: bool = False  #: torch.compile the network
+    resume: bool = True  #: continue from OUTPUT_DIR/last.pt when it exists
+    init_from: str | None = None  #: start from this checkpoint's weights (transfer)
+
+
+class InferenceConfig(_Section):
+    """Prediction: sliding window, test-time augmentation, MC dropout, post-processing."""
+
+    roi_size: list[PosInt] | None = None  #: sliding-window size (None: data.patch_size)
+    overlap: Annotated[float, Field(ge=0, lt=1)] = 0.25
+    batch_size: PosInt = 4
+    tta: bool = False
+    mc_samples: Annotated[int, Field(ge=0)] = 0  #: MC-dropout passes for uncertainty (0: off)
+    threshold: Fraction = 0.5  #: for sigmoid / normrelu outputs
+    largest_component: bool = False
+    fill_holes: bool = False
+
+
+class OutputConfig(_Section):
+    """Where the run writes."""
+
+    dir: str = "runs/segloop"
+    tensorboard: bool = True
+
+
+class Config(_Section):
+    """A whole training/inference configuration."""
+
+    data: DataConfig
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    augmentation: AugmentConfig = Field(default_factory=AugmentConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    inference: InferenceConfig = Field(default_factory=InferenceConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @property
+    def n_classes(self) -> int:
+        """Foreground classes (the network has one more output with softmax)."""
+        return len(self.data.classes)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.data.soft_labels and self.model.final_activation == "softmax" \
+                and self.n_classes > 1:
+            raise ValueError("data.soft_labels with several classes needs sigmoid or normrelu")
+        if self.model.final_activation == "normrelu" and self.loss.name not in (
+                "adaptive_wing", "mse", "dice"):
+            raise ValueError("loss.name: SoftSeg (model.final_activation normrelu) trains with "
+                             "adaptive_wing, mse or dice")
+        return self
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def _key_path(loc) -> str:
+    return ".".join(str(p) for p in loc if not str(p).startswith("function-after"))
+
+
+def _known(model: type[BaseModel], loc) -> list[str]:
+    """Field names at ``loc`` (minus the last part), for an unknown-key message."""
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        ann = getattr(field, "annotation", None)
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return []
+        model = ann
+    return list(model.model_fields)
+
+
+def _error(exc: ValidationError, source: str | None) -> ConfigError:
+    err = exc.errors()[0]
+    key = _key_path(err["loc"]) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        msg = f"{key}: unknown key (known: {', '.join(_known(Config, err['loc']))})"
+    elif err["type"] == "missing":
+        msg = f"{key}: required key missing"
+    else:
+        text = err["msg"].removeprefix("Value error, ")
+        msg = f"{key}: {text} (got {err.get('input')!r})" if "input" in err and not isinstance(
+            err["input"], dict) else f"{key}: {text}"
+    return ConfigError(msg, path=source)
+
+
+def parse_overrides(overrides) -> list[tuple[list[str], Any]]:
+    """``["a.b=1", ...]`` as ``[(["a", "b"], 1), ...]`` (values parsed as YAML scalars/lists)."""
+    out = []
+    for item in overrides or []:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key.strip() or any(not p for p in key.strip().split(".")):
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE with a dotted key")
+        try:
+            parsed = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            parsed = value
+        out.append((key.strip().split("."), parsed))
+    return out
+
+
+def _apply(raw: dict, parts: list[str], value) -> None:
+    node = raw
+    for i, part in enumerate(parts[:-1]):
+        nxt = node.setdefault(part, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"--set {'.'.join(parts)}: {'.'.join(parts[:i + 1])} is not a "
+                              "section")
+        node = nxt
+    node[parts[-1]] = value
+
+
+def _read(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError("config file not found", path=path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))  # JSON is YAML
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ConfigError(f"not valid YAML/JSON ({first})", path=path) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError("a config must be a mapping of sections", path=path)
+    return raw
+
+
+def load_config(source, *, overrides=None) -> Config:
+    """Read, override and validate a config.
+
+    Parameters
+    ----------
+    source : str, pathlib.Path, dict or Config
+        A YAML/JSON file, or the config as a mapping.
+    overrides : sequence of str, optional
+        ``KEY=VALUE`` items with dotted keys (``data.path=/x``, ``training.max_minutes=20``).
+
+    Returns
+    -------
+    Config
+
+    Raises
+    ------
+    ConfigError
+        A missing file, bad YAML, an unknown key or a bad value (named).
+    """
+    if isinstance(source, Config):
+        raw, where = to_dict(source), None
+    elif isinstance(source, dict):
+        raw, where = dict(source), None
+    else:
+        where = Path(source)
+        raw = _read(where)
+    import copy
+
+    raw = copy.deepcopy(raw)
+    for parts, value in parse_overrides(overrides):
+        _apply(raw, parts, value)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise _error(exc, None if where is None else str(where)) from None
+
+
+def to_dict(config: Config) -> dict:
+    """The config as plain data (what checkpoints and ``config.yaml`` of a run hold)."""
+    return config.model_dump(mode="json")

@@ -1,0 +1,82 @@
+"""Networks built from a config: MONAI's U-Net, with SoftSeg's normalized ReLU output.
+
+:func:`build_network` returns a ``torch.nn.Module`` mapping ``(B, C, *spatial)``
+to **activated** outputs ``(B, K, *spatial)``:
+
+* ``softmax``: ``K = n_classes + 1`` (background first), probabilities summing to 1;
+* ``sigmoid``: ``K = n_classes``, one independent probability per class;
+* ``normrelu`` (SoftSeg, Gros et al. 2021): ``K = n_classes``, ``ReLU(x) / max ReLU(x)``
+  per sample and channel, so outputs stay in [0, 1] without saturating like a sigmoid.
+
+``Segmenter.logits`` gives the raw outputs (what MONAI's losses with
+``softmax=True``/``sigmoid=True`` take).
+
+Examples
+--------
+>>> import torch
+>>> from segloop.learn.config import load_config
+>>> cfg = load_config({"data": {"path": "x"}, "model": {"channels": [4, 8]}})
+>>> net = build_network(cfg, in_channels=1)
+>>> net(torch.zeros(2, 1, 32, 32)).shape
+torch.Size([2, 2, 32, 32])
+"""
+
+from __future__ import annotations
+
+import torch
+from monai.networks.nets import UNet
+from torch import nn
+
+from segloop.learn.config import Config
+
+__all__ = ["Segmenter", "build_network", "normalized_relu", "out_channels"]
+
+
+def normalized_relu(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """SoftSeg's final activation: ``relu(x)`` divided by its maximum per sample and channel."""
+    r = torch.relu(x)
+    peak = r.flatten(2).amax(dim=2).clamp_min(eps)
+    return r / peak.view(*peak.shape, *([1] * (x.ndim - 2)))
+
+
+def out_channels(config: Config) -> int:
+    """Output channels: classes + background for softmax, classes otherwise."""
+    return config.n_classes + (1 if config.model.final_activation == "softmax" else 0)
+
+
+class Segmenter(nn.Module):
+    """A backbone returning logits plus the configured final activation."""
+
+    def __init__(self, backbone: nn.Module, activation: str):
+        super().__init__()
+        self.backbone = backbone
+        self.activation = activation
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw outputs."""
+        return self.backbone(x)
+
+    def activate(self, logits: torch.Tensor) -> torch.Tensor:
+        """Apply the final activation to logits."""
+        if self.activation == "softmax":
+            return torch.softmax(logits, dim=1)
+        if self.activation == "sigmoid":
+            return torch.sigmoid(logits)
+        return normalized_relu(logits)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Activated outputs."""
+        return self.activate(self.logits(x))
+
+
+def build_network(config: Config, *, in_channels: int) -> Segmenter:
+    """The network of ``config`` for ``in_channels`` inputs (2D or 3D from ``data.dims``)."""
+    m = config.model
+    strides = m.strides or [2] * (len(m.channels) - 1)
+    norm = {"batch": "BATCH", "instance": "INSTANCE", "none": None}[m.norm]
+    backbone = UNet(spatial_dims=config.data.dims, in_channels=int(in_channels),
+                    out_channels=out_channels(config), channels=list(m.channels),
+                    strides=list(strides), num_res_units=m.num_res_units,
+                    norm=norm,
+                    dropout=m.dropout)
+    return Segmenter(backbone, m.final_activation)
