@@ -71,7 +71,8 @@ class DataConfig(_Section):
     layout: str | None = None  #: a layout name of segloop.io (None: detected)
     contrasts: list[str] | None = None  #: input channels by contrast/suffix (None: the image as is)
     channels: list[int] | None = None  #: channels of a multi-channel image to keep (None: all)
-    label: str | None = None  #: which label of a case (None: its main label)
+    label: str | list[str] | None = None  #: which label of a case (None: its main label);
+    #: a list (soft labels only): the mean of these labels (raters) is the soft truth
     classes: dict[str, list[int]] = Field(default_factory=lambda: {"foreground": [1]})
     #: classes: name -> label values merged into it (BRATS whole tumour: [1, 2, 3, 4])
     soft_labels: bool = False  #: keep label values as floats in [0, 1] (mean of raters...)

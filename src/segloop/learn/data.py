@@ -1,0 +1,524 @@
+"""Cases of a dataset as preprocessed in-memory volumes, split for training.
+
+:func:`prepare_data` opens ``data.path`` with :func:`segloop.io.open_dataset`,
+keeps the cases that have the configured contrasts and label(s), splits them
+by group (``data.split``) and reads each one through the cache of
+:mod:`segloop.learn.cache`, so that a second run (and every epoch) never
+re-reads the NIfTI/PNG/HDF5 files. Each case becomes a :class:`Volume`:
+
+* the image, ``float32 (C, *spatial)``: contrasts (main image + ``extra_images``)
+  and channels (``data.channels``; colour images become ``(3, y, x)``) stacked
+  first, optionally cropped to the nonzero region, resampled to ``data.spacing``
+  and normalised (:func:`preprocess_image`, the very steps inference repeats);
+* the label: class indices ``uint8`` (``data.classes`` maps label values to
+  classes ``1..K`` in their order, 0 stays background, any other value is an
+  error), or with ``data.soft_labels`` one ``float32`` channel per class in
+  [0, 1] (the mean of the binarised class masks of the listed labels, e.g. the
+  7 raters of QUBIQ), resampled nearest-neighbour / linearly on the image grid.
+
+Normalisation (``data.normalize``), per channel: ``zscore`` uses the nonzero
+voxels when at least 25 % of the image is exactly 0 (a skull-stripped or masked
+background, which stays 0) and the whole image otherwise; ``minmax`` maps to
+[0, 1]; ``percentile`` maps the 0.5th..99.5th percentiles (of the nonzero voxels
+under the same 25 % rule) to [0, 1] and clips; ``none`` keeps the values.
+
+Contrasts: ``data.contrasts`` names the input channels; each is the case's
+main image when its ``contrast`` matches (case-insensitive) or an extra image of
+that name. Cases having none of them are skipped (so on a BIDS dataset where
+each contrast is a separate case, ``contrasts: [T2w]`` selects the T2w cases);
+a case having some but not all is an error naming the case.
+
+Examples
+--------
+>>> import numpy as np
+>>> from segloop.io import Image
+>>> from segloop.learn.config import load_config
+>>> cfg = load_config({"data": {"path": "x", "spacing": [2.0, 2.0]}}).data
+>>> img = Image(np.arange(16.0).reshape(4, 4))
+>>> array, info = preprocess_image(img, cfg)
+>>> array.shape, array.dtype, info["grid"]["spacing"]
+((1, 2, 2), dtype('float32'), [2.0, 2.0])
+>>> restore_geometry(np.ones((2, 2), np.uint8), info, order=0).shape
+(4, 4)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from segloop.errors import DatasetError, InvalidArgumentError
+from segloop.io import Case, Image, check_same_grid, open_dataset, resample
+from segloop.learn.cache import ArrayCache, cache_key
+from segloop.learn.config import Config, DataConfig, SplitConfig
+
+__all__ = ["PreparedData", "Volume", "case_files", "group_of", "label_names", "prepare_data",
+           "preprocess_image", "preprocess_settings", "read_volume", "restore_geometry",
+           "select_cases", "split_groups"]
+
+_AXES = {"axial": 0, "coronal": 1, "sagittal": 2}  # array axes of (z, y, x)
+_ZERO_BACKGROUND = 0.25  # fraction of exact zeros above which zscore/percentile skip them
+
+
+@dataclass
+class Volume:
+    """One preprocessed case (see the module docstring).
+
+    ``slice_axis`` is the spatial axis 2D models slice along (None for 2D
+    images and 3D models); ``info`` is what :func:`restore_geometry` needs.
+    """
+
+    id: str
+    group: str
+    image: np.ndarray
+    label: np.ndarray | None
+    spacing: tuple[float, ...]
+    source: str
+    slice_axis: int | None = None
+    info: dict = field(default_factory=dict, repr=False)
+
+
+@dataclass
+class PreparedData:
+    """The split volumes and what a checkpoint stores to preprocess new images alike."""
+
+    train: list[Volume]
+    val: list[Volume]
+    test: list[Volume]
+    in_channels: int
+    preprocess: dict
+
+
+# ----------------------------------------------------------------------------- preprocessing
+def preprocess_settings(cfg: DataConfig) -> dict:
+    """The data settings that decide preprocessing (cache key, checkpoint ``preprocess``)."""
+    keys = ("dims", "slice_axis", "contrasts", "channels", "label", "classes", "soft_labels",
+            "spacing", "normalize", "crop_foreground")
+    data = cfg.model_dump(mode="json")
+    return {k: data[k] for k in keys}
+
+
+def _resolve_slice_axis(cfg: DataConfig, image: Image) -> int | None:
+    """The array axis 2D models slice a volume along (axial 0, coronal 1, sagittal 2)."""
+    if cfg.dims == 3 or image.spatial_ndim == 2:
+        return None
+    return _AXES[cfg.slice_axis] if isinstance(cfg.slice_axis, str) else int(cfg.slice_axis)
+
+
+def _target_spacing(cfg: DataConfig, image: Image, slice_axis: int | None) -> tuple | None:
+    if cfg.spacing is None:
+        return None
+    nd, want = image.spatial_ndim, list(cfg.spacing)
+    if len(want) == nd:
+        return tuple(want)
+    if nd == 3 and len(want) == 2 and slice_axis is not None:  # in-plane spacing of a 2D model
+        want.insert(slice_axis, image.spacing[slice_axis])
+        return tuple(want)
+    raise InvalidArgumentError(f"data.spacing: {len(want)} values do not fit a {nd}D image",
+                               path=_path(image))
+
+
+def _path(image: Image) -> str:
+    return str(image.metadata.get("path", "image"))
+
+
+def _channels_first(images: Sequence[Image], cfg: DataConfig) -> np.ndarray:
+    arrays = [np.moveaxis(im.array, -1, 0) if im.channels else im.array[None]
+              for im in images]
+    array = np.concatenate(arrays, axis=0) if len(arrays) > 1 else arrays[0]
+    if cfg.channels is not None:
+        bad = [c for c in cfg.channels if not -array.shape[0] <= c < array.shape[0]]
+        if bad:
+            raise InvalidArgumentError(f"data.channels: {bad} out of range for "
+                                       f"{array.shape[0]} channel(s)", path=_path(images[0]))
+        array = array[list(cfg.channels)]
+    return array.astype(np.float32, copy=False)
+
+
+def _normalize(array: np.ndarray, how: str) -> np.ndarray:
+    out = np.empty_like(array, dtype=np.float32)
+    for c, x in enumerate(array):
+        if how == "none":
+            out[c] = x
+            continue
+        zero = x == 0
+        masked = zero.mean() >= _ZERO_BACKGROUND and not zero.all() and how != "minmax"
+        values = x[~zero] if masked else x
+        if how == "zscore":
+            std = float(values.std())
+            y = (x - float(values.mean())) / (std if std > 1e-8 else 1.0)
+        else:
+            lo, hi = ((float(values.min()), float(values.max())) if how == "minmax"
+                      else tuple(float(v) for v in np.percentile(values, [0.5, 99.5])))
+            y = np.clip((x - lo) / (hi - lo if hi - lo > 1e-8 else 1.0), 0.0, 1.0)
+        out[c] = np.where(zero, 0.0, y) if masked else y
+    return out
+
+
+def _grid_image(array: np.ndarray, grid: dict, kind: str) -> Image:
+    return Image(array, spacing=grid["spacing"], origin=grid["origin"],
+                 direction=grid["direction"], kind=kind)
+
+
+def _crop_grid(info: dict) -> dict:
+    """The input grid restricted to the crop box."""
+    lo = [a for a, _ in info["crop"]] if info["crop"] else [0] * len(info["shape"])
+    origin = np.asarray(info["origin"]) + np.asarray(info["direction"]) @ (
+        np.asarray(info["spacing"]) * np.asarray(lo, dtype=float))
+    shape = [b - a for a, b in info["crop"]] if info["crop"] else list(info["shape"])
+    return {"shape": shape, "spacing": list(info["spacing"]), "origin": origin.tolist(),
+            "direction": info["direction"]}
+
+
+def _to_grid(array: np.ndarray, info: dict, kind: str) -> np.ndarray:
+    """A ``(C, *input)`` array on the input grid -> cropped and resampled like the image."""
+    if info["crop"]:
+        array = array[(slice(None), *(slice(a, b) for a, b in info["crop"]))]
+    if not info["resampled"]:
+        return np.ascontiguousarray(array)
+    src, ref = _crop_grid(info), _grid_image(np.zeros(info["grid"]["shape"], np.uint8),
+                                             info["grid"], "label")
+    return np.stack([resample(_grid_image(a, src, kind), reference=ref).array for a in array])
+
+
+def preprocess_image(image: Image | Sequence[Image], cfg: DataConfig) -> tuple[np.ndarray, dict]:
+    """Channels first, crop, normalise, resample: what training and inference apply.
+
+    Parameters
+    ----------
+    image : Image or sequence of Image
+        The image, or one image per contrast of ``cfg.contrasts`` (same grid),
+        stacked as channels in that order.
+    cfg : DataConfig
+
+    Returns
+    -------
+    array : numpy.ndarray
+        ``float32 (C, *spatial)`` on the preprocessed grid.
+    info : dict
+        JSON-ready: the input ``shape``, ``spacing``, ``origin``, ``direction``,
+        the ``crop`` box (``[[lo, hi], ...]`` or None), ``resampled``, the output
+        ``grid`` and ``slice_axis`` (the axis 2D models slice along, or None).
+
+    Raises
+    ------
+    InvalidArgumentError
+        A 2D image for a 3D model, a spacing or channel selection that does not
+        fit (naming the file).
+    """
+    images = [image] if isinstance(image, Image) else list(image)
+    first = images[0]
+    for other in images[1:]:
+        check_same_grid(first, other)
+    if cfg.dims == 3 and first.spatial_ndim != 3:
+        raise InvalidArgumentError(f"a {first.spatial_ndim}D image cannot feed a 3D model "
+                                   "(data.dims: 3)", path=_path(first))
+    slice_axis = _resolve_slice_axis(cfg, first)
+    array = _channels_first(images, cfg)
+    info = {"shape": list(first.shape), "spacing": list(first.spacing),
+            "origin": list(first.origin), "direction": np.asarray(first.direction).tolist(),
+            "crop": None, "resampled": False, "slice_axis": slice_axis,
+            "channels": int(array.shape[0])}
+    if cfg.crop_foreground:
+        nonzero = np.argwhere(np.any(array != 0, axis=0))
+        if len(nonzero):
+            info["crop"] = [[int(a), int(b) + 1] for a, b in zip(nonzero.min(0), nonzero.max(0),
+                                                                 strict=True)]
+            array = array[(slice(None), *(slice(a, b) for a, b in info["crop"]))]
+    array = _normalize(array, cfg.normalize)
+    target = _target_spacing(cfg, first, slice_axis)
+    grid = _crop_grid(info)
+    if target is not None and not np.allclose(target, first.spacing, rtol=1e-6):
+        out = [resample(_grid_image(a, grid, "image"), spacing=target) for a in array]
+        array = np.stack([o.array for o in out]).astype(np.float32, copy=False)
+        grid = {"shape": list(out[0].shape), "spacing": list(out[0].spacing),
+                "origin": list(out[0].origin), "direction": grid["direction"]}
+        info["resampled"] = True
+    info["grid"] = grid
+    return np.ascontiguousarray(array, dtype=np.float32), info
+
+
+def restore_geometry(array: np.ndarray, info: dict, order: int = 0, *,
+                     fill: float | Sequence[float] = 0.0) -> np.ndarray:
+    """An output on the preprocessed grid back on the input's grid.
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+        ``(*grid)`` or ``(C, *grid)``: a label map, probabilities...
+    info : dict
+        From :func:`preprocess_image`.
+    order : {0, 1}
+        0: nearest neighbour (integer labels); 1: linear (probabilities).
+    fill : float or sequence of float
+        Value outside the crop box (per channel with a sequence, e.g. 1 for
+        the background probability).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(*input)`` or ``(C, *input)``, the dtype of ``array``.
+    """
+    nd = len(info["shape"])
+    squeeze = array.ndim == nd
+    stack = array[None] if squeeze else array
+    if order not in (0, 1):
+        raise InvalidArgumentError(f"order must be 0 or 1, got {order!r}")
+    if order == 0 and not np.issubdtype(stack.dtype, np.integer):
+        raise InvalidArgumentError("order=0 restores integer label maps; use order=1 for floats")
+    if list(stack.shape[1:]) != list(info["grid"]["shape"]):
+        raise InvalidArgumentError(f"array of shape {array.shape} is not on the preprocessed "
+                                   f"grid {tuple(info['grid']['shape'])}")
+    if info["resampled"]:
+        ref = _grid_image(np.zeros(_crop_grid(info)["shape"], np.uint8), _crop_grid(info),
+                          "label")
+        kind = "label" if order == 0 else "image"
+        stack = np.stack([resample(_grid_image(a, info["grid"], kind), reference=ref).array
+                          for a in stack]).astype(array.dtype, copy=False)
+    if info["crop"]:
+        fills = np.broadcast_to(np.asarray(fill, dtype=np.float64), (stack.shape[0],))
+        full = np.empty((stack.shape[0], *info["shape"]), dtype=stack.dtype)
+        full[...] = fills.reshape(-1, *([1] * nd)).astype(stack.dtype)
+        full[(slice(None), *(slice(a, b) for a, b in info["crop"]))] = stack
+        stack = full
+    return stack[0] if squeeze else stack
+
+
+# ----------------------------------------------------------------------------- cases
+def label_names(cfg: DataConfig, case: Case) -> list[str]:
+    """The label(s) of ``case`` to learn (``data.label`` or the case's main label)."""
+    if cfg.label is None:
+        return [case.label] if case.label else []
+    names = [cfg.label] if isinstance(cfg.label, str) else list(cfg.label)
+    if len(names) > 1 and not cfg.soft_labels:
+        raise InvalidArgumentError("data.label: a list of labels needs data.soft_labels: true")
+    return names
+
+
+def _contrast_sources(case: Case, cfg: DataConfig) -> list[str | None] | None:
+    """Image name per contrast (None: the main image); None when the case has none of them."""
+    if not cfg.contrasts:
+        return [None]
+    extra = {k.lower(): k for k in case.extra_images}
+    found = [None if (case.contrast or "").lower() == c.lower() else extra.get(c.lower(), "")
+             for c in cfg.contrasts]
+    if all(f == "" for f in found):
+        return None
+    missing = [c for c, f in zip(cfg.contrasts, found, strict=True) if f == ""]
+    if missing:
+        raise DatasetError(f"case {case.id} has no {', '.join(missing)} image (data.contrasts; "
+                           f"has: {', '.join([case.contrast or '?', *case.extra_images])})")
+    return found
+
+
+def case_files(case: Case, cfg: DataConfig) -> list[Path]:
+    """Every file :func:`read_volume` reads for ``case`` (the cache key stamps them)."""
+    names = _contrast_sources(case, cfg) or [None]
+    files = [case.image if n is None else case.extra_images[n] for n in names]
+    for name in label_names(cfg, case):
+        parts = case.label_options.get(name, {}).get("parts")
+        files += [Path(p) for p, _ in parts] if parts else [case.labels[name]]
+    return files
+
+
+def _class_map(label: np.ndarray, cfg: DataConfig, case: Case) -> np.ndarray:
+    values = np.unique(label)
+    known = {v for vs in cfg.classes.values() for v in vs}
+    unknown = [int(v) for v in values if v != 0 and int(v) not in known]
+    if unknown:
+        raise DatasetError(f"case {case.id}: labels with classes not in the config: values "
+                           f"{unknown} (data.classes maps {sorted(known)})")
+    lut = np.zeros(int(values.max()) + 1 if values.size else 1, np.uint8)
+    for index, vs in enumerate(cfg.classes.values(), start=1):
+        lut[[v for v in vs if v < lut.size]] = index
+    return lut[label.astype(np.int64)]
+
+
+def _read_label(case: Case, cfg: DataConfig, image: Image, names: list[str]) -> np.ndarray:
+    """Hard: ``uint8 (1, *input)`` class indices; soft: ``float32 (K, *input)``."""
+    maps = []
+    for name in names:
+        lab = case.read_label(name)
+        check_same_grid(image, lab)
+        if lab.kind == "label":
+            idx = _class_map(lab.array, cfg, case)
+            maps.append(idx[None] if not cfg.soft_labels else np.stack(
+                [idx == k for k in range(1, len(cfg.classes) + 1)]).astype(np.float32))
+        elif cfg.soft_labels and len(cfg.classes) == 1:
+            maps.append(np.clip(lab.array, 0, 1).astype(np.float32)[None])
+        else:
+            raise DatasetError(f"case {case.id}: label {name!r} is soft; it needs "
+                               "data.soft_labels and a single class")
+    return maps[0] if len(maps) == 1 else np.mean(maps, axis=0, dtype=np.float32)
+
+
+def read_volume(case: Case, cfg: DataConfig, *, stats: dict | None = None) -> Volume:
+    """Read one case: its contrasts, its label(s), preprocessed (no cache).
+
+    ``stats``, when given, receives ``stats[case.id] = {"shape", "spacing",
+    "seconds"}`` of the input.
+    """
+    start = time.perf_counter()
+    sources = _contrast_sources(case, cfg)
+    if sources is None:
+        raise DatasetError(f"case {case.id} has none of data.contrasts {cfg.contrasts}")
+    images = [case.read_image(n) for n in sources]
+    array, info = preprocess_image(images, cfg)
+    names = [n for n in label_names(cfg, case) if case.has_label(n)]
+    label = None
+    if names:
+        raw = _read_label(case, cfg, images[0], names)
+        label = _to_grid(raw, info, "image" if cfg.soft_labels else "label")
+        label = np.clip(label, 0, 1).astype(np.float32) if cfg.soft_labels else label[0].astype(
+            np.uint8)
+    if stats is not None:
+        stats[case.id] = {"shape": info["shape"], "spacing": info["spacing"],
+                          "seconds": time.perf_counter() - start}
+    return Volume(case.id, group_of(case, cfg.split.by) or "", array, label,
+                  tuple(float(s) for s in info["grid"]["spacing"]), str(case.image),
+                  info["slice_axis"], info)
+
+
+def select_cases(cases: Sequence[Case], cfg: DataConfig) -> list[Case]:
+    """Cases sorted by id with the configured contrasts and label(s), ``data.limit`` first."""
+    chosen = [c for c in sorted(cases, key=lambda c: c.id)
+              if _contrast_sources(c, cfg) is not None
+              and (names := label_names(cfg, c)) and all(c.has_label(n) for n in names)]
+    return chosen[: cfg.limit] if cfg.limit else chosen
+
+
+# ----------------------------------------------------------------------------- splitting
+def group_of(case: Case, by: str) -> str | None:
+    """The split group of ``case``: its subject, id, session, contrast or a metadata value."""
+    if by == "subject":
+        part = str(case.metadata.get("dataset", "."))
+        return case.subject if part == "." else f"{part}/{case.subject}"
+    if by in ("case", "id"):
+        return case.id
+    value = getattr(case, by) if by in ("session", "contrast") else case.metadata.get(by)
+    return None if value is None else str(value)
+
+
+def _pick(spec, name: str, order: list[str], total: int, owner: dict[str, str]) -> list[str]:
+    """Groups for split ``name`` taken from ``order`` (the shuffled groups still free)."""
+    if isinstance(spec, list):
+        unknown = [i for i in spec if i not in owner]
+        if unknown:
+            raise InvalidArgumentError(f"data.split.{name}: unknown ids {unknown[:10]} (neither "
+                                       "a group nor a case id)")
+        wanted = {owner[i] for i in spec}
+        taken = sorted(wanted - set(order))
+        if taken:
+            raise InvalidArgumentError(f"data.split.{name}: {taken[:10]} already in the test "
+                                       "split")
+        return [g for g in order if g in wanted]
+    if isinstance(spec, float):
+        if not 0 <= spec < 1:
+            raise InvalidArgumentError(f"data.split.{name}: a fraction in [0, 1) or a count of "
+                                       f"groups, got {spec}")
+        count = int(np.floor(spec * total + 0.5))
+        count = max(count, 1) if spec > 0 and total > 2 else count
+    else:
+        count = int(spec)
+    if not 0 <= count <= len(order):
+        raise InvalidArgumentError(f"data.split.{name}: {count} groups asked, {len(order)} left")
+    return order[:count]
+
+
+def split_groups(cases: Sequence[Case], split: SplitConfig) -> dict[str, list[Case]]:
+    """``{"train", "val", "test"}`` cases: no group in two splits, test fixed for a seed.
+
+    The sorted groups are shuffled with ``split.seed``; the test groups are taken
+    first (a fraction of all groups, a count, or listed group/case ids), then
+    the validation groups from the rest, so changing ``val`` never changes the
+    test split.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> cases = [Case(f"c{i}", f"s{i // 2}", Path(f"{i}.png")) for i in range(10)]
+    >>> parts = split_groups(cases, SplitConfig(test=2, val=0.2))
+    >>> {k: len(v) for k, v in parts.items()}
+    {'train': 4, 'val': 2, 'test': 4}
+    """
+    groups: dict[str, list[Case]] = {}
+    missing = []
+    for case in cases:
+        g = group_of(case, split.by)
+        if g is None:
+            missing.append(case.id)
+        groups.setdefault(str(g), []).append(case)
+    if missing:
+        raise InvalidArgumentError(f"data.split.by: {len(missing)} case(s) have no "
+                                   f"{split.by!r} value: {', '.join(missing[:10])}")
+    keys = sorted(groups)
+    order = [keys[i] for i in np.random.default_rng(split.seed).permutation(len(keys))]
+    owner = {k: k for k in keys} | {c.id: str(group_of(c, split.by)) for c in cases}
+    test = _pick(split.test, "test", order, len(keys), owner)
+    rest = [g for g in order if g not in test]
+    val = _pick(split.val, "val", rest, len(keys), owner)
+    train = [g for g in rest if g not in val]
+    if not train:
+        raise InvalidArgumentError(f"data.split: no group left for training ({len(keys)} "
+                                   f"groups by {split.by!r}, {len(test)} test, {len(val)} val)")
+    return {name: sorted((c for g in part for c in groups[g]), key=lambda c: c.id)
+            for name, part in (("train", train), ("val", val), ("test", test))}
+
+
+# ----------------------------------------------------------------------------- preparing
+def _cached(case: Case, cfg: DataConfig, cache: ArrayCache, settings: dict) -> Volume:
+    key = cache_key(settings, case_files(case, cfg),
+                    extra=[case.image_options, case.label_options])
+    hit = cache.load(case.id, key)
+    if hit is not None:
+        arrays, meta = hit
+        return Volume(case.id, group_of(case, cfg.split.by) or "", arrays["image"],
+                      arrays.get("label"), tuple(meta["spacing"]), meta["source"],
+                      meta["slice_axis"], meta["info"])
+    vol = read_volume(case, cfg)
+    arrays = {"image": vol.image} | ({"label": vol.label} if vol.label is not None else {})
+    cache.save(case.id, key, arrays, {"spacing": list(vol.spacing), "source": vol.source,
+                                      "slice_axis": vol.slice_axis, "info": vol.info})
+    return vol
+
+
+def prepare_data(cfg: Config, *, log: Callable[[str], object] = print) -> PreparedData:
+    """Open, select, split and read (through the cache) the dataset of ``cfg``.
+
+    Raises
+    ------
+    DatasetError
+        No case with the label(s) and contrasts (``no labels found``), unmapped
+        label values, missing contrasts, channel counts that differ.
+    """
+    d = cfg.data
+    suffix = d.label if isinstance(d.label, str) else (d.label[0] if d.label else None)
+    ds = open_dataset(d.path, format=d.layout, label_suffix=suffix)
+    cases = select_cases(ds.cases, d)
+    if not cases:
+        found = sorted({n for c in ds.cases for n in c.labels})
+        want = d.label or ds.label
+        raise DatasetError(f"no labels found (label {want!r}"
+                           f"{', contrasts ' + str(d.contrasts) if d.contrasts else ''}; "
+                           f"labels present: {', '.join(found) or 'none'})", path=ds.root)
+    parts = split_groups(cases, d.split)
+    cache = ArrayCache(Path(d.cache_dir) if d.cache_dir else Path(cfg.output.dir) / "cache")
+    settings = preprocess_settings(d)
+    out = {name: [_cached(c, d, cache, settings) for c in part] for name, part in parts.items()}
+    volumes = [v for part in out.values() for v in part]
+    counts = {v.image.shape[0] for v in volumes}
+    if len(counts) > 1:
+        odd = next(v for v in volumes if v.image.shape[0] != volumes[0].image.shape[0])
+        raise DatasetError(f"case {odd.id} has {odd.image.shape[0]} input channels, "
+                           f"case {volumes[0].id} {volumes[0].image.shape[0]}", path=ds.root)
+    log(f"data: {len(cases)} of {len(ds.cases)} cases ({ds.layout}) -> train "
+        f"{len(out['train'])}, val {len(out['val'])}, test {len(out['test'])} "
+        f"(split by {d.split.by}); cache {cache.stats['hits']} hits, "
+        f"{cache.stats['misses']} read ({cache.folder})")
+    in_channels = volumes[0].image.shape[0]
+    return PreparedData(out["train"], out["val"], out["test"], in_channels,
+                        settings | {"in_channels": in_channels, "version": 1})
