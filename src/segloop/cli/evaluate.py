@@ -1,9 +1,11 @@
 """``segloop evaluate``: score predicted label files against reference labels.
 
-A thin wrapper of :func:`segloop.metrics.evaluate.evaluate`: it parses the
-options, prints one table row per case and label, then the mean per label
-over the cases, and writes the JSON report when ``--json`` is given.  User
-errors propagate as :class:`~segloop.errors.SegloopError` for the main
+Two modes. Files: a thin wrapper of :func:`segloop.metrics.evaluate.evaluate`:
+it parses the options, prints one table row per case and label, then the
+mean per label over the cases, and writes the JSON report when ``--json`` is
+given. Model: ``--model CKPT --out DIR [--split test]`` runs
+:func:`segloop.learn.evaluate.evaluate_split` (torch is imported only then).
+User errors propagate as :class:`~segloop.errors.SegloopError` for the main
 command to print.
 
 Examples
@@ -24,7 +26,7 @@ import math
 import sys
 from pathlib import Path
 
-from segloop.errors import OutputExistsError
+from segloop.errors import InvalidArgumentError, OutputExistsError
 from segloop.metrics.evaluate import Evaluation, evaluate
 from segloop.metrics.multiclass import DEFAULT_METRICS, METRICS
 
@@ -37,7 +39,13 @@ Hausdorff distance and average symmetric surface distance (assd), the
 distances in mm (the truth's spacing). --pred and --truth are two files, or
 two folders whose files are paired by name. Empty masks: both empty is a
 perfect match; one empty gives dice 0 and infinite distances (null in JSON,
-left out of the means and counted)."""
+left out of the means and counted).
+
+With --model CKPT --out DIR instead, a checkpoint of `segloop train` is
+evaluated on a split of its own dataset (re-created from its config, so the
+same test cases): per-case Dice, HD95, ASSD and lesion detection per class in
+DIR/cases.csv, the means (top-level "dice") in DIR/metrics.json, and the
+worst/median/best cases in DIR/gallery.png."""
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -58,10 +66,11 @@ def register(subparsers) -> argparse.ArgumentParser:
         help="score predicted labels against reference labels (Dice, HD95, ASSD...)",
         description=_DESCRIPTION,
     )
-    parser.add_argument("--pred", required=True, type=Path, help="predicted label file or folder")
-    parser.add_argument("--truth", required=True, type=Path, help="reference label file or folder")
+    parser.add_argument("--pred", type=Path, help="predicted label file or folder")
+    parser.add_argument("--truth", type=Path, help="reference label file or folder")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results as JSON")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --json file (with --model: the --out files)")
     parser.add_argument(
         "--labels",
         type=int,
@@ -83,8 +92,40 @@ def register(subparsers) -> argparse.ArgumentParser:
         action="store_true",
         help="also count lesions (connected components): detected, false positives",
     )
+    model = parser.add_argument_group("evaluating a model on a split of its dataset")
+    model.add_argument("--model", type=Path, metavar="CKPT",
+                       help="checkpoint of segloop train (instead of --pred/--truth)")
+    model.add_argument("--split", choices=("test", "val", "train"), default="test",
+                       help="which split of the checkpoint's dataset (default: test)")
+    model.add_argument("--out", type=Path, metavar="DIR",
+                       help="folder for cases.csv, metrics.json and gallery.png")
+    model.add_argument("--data", type=Path, metavar="DIR",
+                       help="the dataset folder, if not the config's data.path")
+    model.add_argument("--tta", action="store_true", default=None,
+                       help="test-time augmentation (default: the config's inference.tta)")
     parser.set_defaults(func=run)
     return parser
+
+
+def _run_model(args: argparse.Namespace) -> int:
+    if args.pred is not None or args.truth is not None or args.json is not None:
+        raise InvalidArgumentError("--model evaluates a split; it does not take --pred, "
+                                   "--truth or --json (results go to --out)")
+    if args.out is None:
+        raise InvalidArgumentError("--model needs --out DIR")
+    from segloop.learn.evaluate import evaluate_split
+
+    result = evaluate_split(args.model, args.split, args.out, data_path=args.data,
+                            tta=args.tta, overwrite=args.overwrite)
+    hd = result["hd95"]
+    print(f"{args.split}: {result['n_cases']} cases, dice {result['dice']:.4f}, pooled dice "
+          f"{result['dice_pooled']:.4f}, hd95 {'n/a' if hd is None else f'{hd:.2f}'}")
+    for name, c in result["classes"].items():
+        print(f"  {name}: dice {c['dice']:.4f}, lesions detected {c['lesions']['tp_truth']}/"
+              f"{c['lesions']['n_truth']}, false {c['lesions']['fp_pred']}")
+    print(f"wrote {args.out / 'cases.csv'}, {args.out / 'metrics.json'}, "
+          f"{args.out / 'gallery.png'}")
+    return 0
 
 
 def _fmt(value) -> str:
@@ -183,6 +224,11 @@ def run(args: argparse.Namespace) -> int:
     int
         0 on success (errors are raised as ``SegloopError``).
     """
+    if args.model is not None:
+        return _run_model(args)
+    if args.pred is None or args.truth is None:
+        raise InvalidArgumentError("give --pred and --truth (label files or folders), or "
+                                   "--model CKPT --out DIR (a split of the model's dataset)")
     if args.json is not None and args.json.exists() and not args.overwrite:
         raise OutputExistsError("exists; pass --overwrite to replace it", path=args.json)
     result = evaluate(

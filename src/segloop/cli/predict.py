@@ -1,0 +1,96 @@
+"""``segloop predict``: segment files with a trained checkpoint.
+
+A thin wrapper of :func:`segloop.learn.predict.predict_paths` (torch is
+imported only when the command runs).
+
+Examples
+--------
+>>> import argparse
+>>> parser = argparse.ArgumentParser(prog="segloop")
+>>> _ = register(parser.add_subparsers(dest="command"))
+>>> args = parser.parse_args(["predict", "--model", "m.pt", "--input", "a.png",
+...                           "--output", "out", "--mc", "4"])
+>>> args.mc, args.soft, args.tta, args.func is run
+(4, False, None, True)
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from segloop.cli._common import add_read_options, read_options
+from segloop.errors import InvalidArgumentError
+
+__all__ = ["register", "run"]
+
+_DESCRIPTION = """\
+Segment an image file, or every image file of a folder, with a checkpoint of
+`segloop train`. For each input NAME.EXT it writes NAME_seg.EXT (class
+indices: 0 background, i the i-th class of the config; the input's shape,
+spacing, origin and direction; NIfTI in, NIfTI out; PNG in, PNG out; JPEG
+gives PNG, HDF5 and DICOM give NIfTI). --soft adds NAME_prob.EXT (one class)
+or NAME_prob-CLASS.EXT (several): float32, or a 16-bit PNG holding
+round(p * 65535). --uncertainty (or --mc N) adds NAME_entropy.nii.gz,
+NAME_variance.nii.gz and uncertainty.json {file name: {mean_entropy,
+volume_cv, inter_sample_dice}}, from N MC-dropout passes (default: the
+config's inference.mc_samples) plus the flipped passes with --tta, or the
+flipped passes alone when there are no MC passes. Existing outputs are an
+error unless --overwrite (old files are kept as NAME.~N~)."""
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add the ``predict`` sub-command."""
+    p = subparsers.add_parser(
+        "predict", help="segment images with a trained model (labels, probabilities, "
+        "uncertainty)", description=_DESCRIPTION)
+    p.add_argument("--model", required=True, type=Path, metavar="CKPT",
+                   help="checkpoint written by segloop train (best.pt, last.pt)")
+    p.add_argument("--input", required=True, type=Path, metavar="FILE|DIR",
+                   help="an image file, or a folder of image files")
+    p.add_argument("--output", required=True, type=Path, metavar="DIR",
+                   help="folder for the results (created)")
+    p.add_argument("--soft", action="store_true", help="also write the probabilities")
+    p.add_argument("--tta", action="store_true", default=None,
+                   help="test-time augmentation: average the flipped passes "
+                   "(default: the config's inference.tta)")
+    p.add_argument("--mc", type=_non_negative, default=0, metavar="N",
+                   help="MC-dropout passes for the uncertainty (implies --uncertainty)")
+    p.add_argument("--uncertainty", action="store_true",
+                   help="write entropy and variance maps and uncertainty.json")
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                   help="default: CUDA when present (and the config allows it), else CPU")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing outputs (the old files are kept as versions)")
+    add_read_options(p)
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``segloop predict`` with parsed arguments; print each written file."""
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InvalidArgumentError("--device cuda: no CUDA device is available")
+    from segloop.learn.predict import predict_paths
+
+    written = predict_paths(args.model, args.input, args.output, soft=args.soft,
+                            tta=args.tta, mc=args.mc, uncertainty=args.uncertainty,
+                            overwrite=args.overwrite, device=args.device,
+                            read_options=read_options(args) | (
+                                {"kind": args.kind} if args.kind else {}))
+    for path in written:
+        print(f"wrote {path}")
+    return 0
