@@ -12,7 +12,8 @@ from segloop.io import Image, open_dataset, read_image, write_image
 from segloop.metrics import dice
 from segloop.simulate import next_click  # the standard simulated user
 from segloop.tools import get_tool
-from segloop.tools.boxclicks import BoxClicksSession, box_clicks
+from segloop.tools.boxclicks import BoxClicksSession, box_clicks, fill_holes
+from segloop.tools.click_prior import click_prior, edge_strength
 
 
 def bbox(truth):
@@ -80,6 +81,30 @@ def test_clicks_are_honoured_and_undone_exactly():
     np.testing.assert_array_equal(s.mask, first)
 
 
+@pytest.mark.parametrize("point, positive, seeds", [
+    ((4, 5), False, [(4, 5)]),  # on a band one voxel wide: the clicked voxel alone
+    ((4, 6), True, [(4, 6)]),
+    ((4, 4), False, [(3, 4), (4, 3), (4, 4), (4, 5), (5, 4)]),  # 2 from the label: radius 1
+    ((4, 7), True, [(3, 7), (4, 6), (4, 7), (4, 8), (5, 7)]),
+])
+def test_click_seed_ball_stays_within_the_distance_to_the_clicked_label(point, positive, seeds):
+    mask = np.zeros((9, 12), bool)
+    mask[1:8, 1:6] = True  # the current object; column 5 is a false band one voxel wide
+    grad = edge_strength(np.zeros((9, 12, 1), np.float32), spacing=(1.0, 1.0))
+    reach = click_prior(mask, point, positive, gradient=grad, spacing=(1.0, 1.0), radius=1.0,
+                        outside_background=False)
+    assert sorted(zip(*(a.tolist() for a in reach.seeds), strict=True)) == seeds
+
+
+def test_a_negative_click_in_a_tiny_object_removes_its_voxel_and_adds_nothing():
+    img = np.zeros((12, 12))
+    img[4:7, 4:7] = 1.0  # a 3 x 3 object, its box 5 x 5
+    s = BoxClicksSession(img)
+    first = s.set_box([[3, 3], [7, 7]])
+    after = s.add_click((5, 5), positive=False)  # right in its middle
+    assert after.any() and not after[5, 5] and not (after & ~first).any()
+
+
 def test_box_corners_in_any_order_and_result_inside_box():
     ph = phantom_2d((96, 96), seed=1)
     truth = ph.label == 1
@@ -113,11 +138,40 @@ def test_colour_box():
 def test_function_applies_positive_then_negative_clicks():
     img = np.zeros((40, 40))
     img[10:30, 10:30] = 1.0
-    img[18:22, 18:22] = 0.0  # a dark hole the box alone leaves out
+    img[18:22, 10:14] = 0.0  # a dark notch the box alone leaves out
     plain = box_clicks(img, [[10, 10], [29, 29]])
-    assert not plain[20, 20]
-    clicked = box_clicks(img, [[10, 10], [29, 29]], positive=[[20, 20]], negative=[[10, 10]])
-    assert clicked[20, 20] and not clicked[10, 10]
+    assert not plain[20, 11]
+    clicked = box_clicks(img, [[10, 10], [29, 29]], positive=[[20, 11]], negative=[[10, 10]])
+    assert clicked[20, 11] and not clicked[10, 10]
+
+
+def test_holes_are_filled_unless_a_negative_click_opens_them():
+    img = np.zeros((40, 40))
+    img[10:30, 10:30] = 1.0
+    img[18:22, 18:22] = 0.0  # a dark hole inside the object
+    s = BoxClicksSession(img)
+    first = s.set_box([[10, 10], [29, 29]])
+    assert first[10:30, 10:30].all() and first.sum() == 400  # the hole is part of the object
+    opened = s.add_click((20, 20), positive=False)
+    assert not opened[18:22, 18:22].any()  # the clicked hole stays open
+    assert opened[10:30, 10:30].sum() >= 300 and not (opened & ~first).any()
+    np.testing.assert_array_equal(box_clicks(img, [[10, 10], [29, 29]], negative=[[20, 20]]),
+                                  opened)
+
+
+@pytest.mark.parametrize("connectivity, expected", [
+    (1, [[1, 1, 1], [1, 0, 1], [1, 1, 0]]),  # 4-connected object, 8-connected background:
+    (2, [[1, 1, 1], [1, 1, 1], [1, 1, 0]]),  # the centre reaches the open corner; else a hole
+])
+def test_fill_holes_connects_holes_as_the_complement_of_the_object(connectivity, expected):
+    mask = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 0]], bool)
+    np.testing.assert_array_equal(fill_holes(mask, connectivity=connectivity), expected)
+    keep = np.zeros_like(mask)
+    keep[1, 1] = True
+    np.testing.assert_array_equal(fill_holes(mask, keep, connectivity=2), mask)
+    volume = np.ones((5, 5, 5), bool)
+    volume[2, 2, 2] = False  # a cavity
+    assert fill_holes(volume).all()
 
 
 def test_spec_applies_box_clicks_by_name():
@@ -280,7 +334,7 @@ def _brats(index):
 @pytest.mark.shared_data
 @needs_shared("cxr_lungs")
 def test_real_lung_box_plus_three_clicks_reaches_dice_090():
-    # measured: box 0.873-0.929, after 3 clicks 0.910-0.952 (each click adds, >= +0.012 in all)
+    # measured: box 0.872-0.929, after 3 clicks 0.913-0.953 (>= +0.013 in all)
     for case in open_dataset(shared("cxr_lungs")).cases:
         image, lungs = case.read_image().array, case.read_label().array > 0
         pieces, n = ndi.label(lungs)
@@ -301,8 +355,20 @@ def test_real_ct_organs_box_plus_clicks():
                 truth = case.read_label(name).array > 0
                 results[f"{case.id}:{name}"] = box_then_clicks(case.read_image().array, truth)
     assert len(results) == 8
-    for name, scores in results.items():  # measured: box >= 0.838, 3 clicks >= 0.921
+    for name, scores in results.items():  # measured: box >= 0.847, 3 clicks >= 0.917
         assert scores[0] >= 0.83 and scores[-1] >= 0.915, (name, scores)
+
+
+@pytest.mark.shared_data
+@needs_shared("ct_slices_sammed2d")
+def test_real_small_muscle_box_retries_a_stronger_regional_term():
+    # measured: the first cut at lam 0.25 is empty on this 213-pixel muscle; at 0.5, Dice 0.885
+    case = next(c for c in open_dataset(shared("ct_slices_sammed2d")).cases if c.id == "s0114_111")
+    truth = case.read_label("autochthon_left").array > 0
+    pieces, _ = ndi.label(truth)
+    truth = pieces == 1 + int(np.argmax(np.bincount(pieces.ravel())[1:]))
+    s = BoxClicksSession(case.read_image().array)
+    assert dice(s.set_box(bbox(truth)), truth) >= 0.88 and s.lam == 0.25
 
 
 @pytest.mark.shared_data
@@ -317,9 +383,9 @@ def test_real_brats_flair_slice_box_plus_clicks(index):
 
 @pytest.mark.shared_data
 @needs_shared("brats2013")
-@pytest.mark.parametrize("index, box, final", [(0, 0.885, 0.909), (1, 0.92, 0.925)])
+@pytest.mark.parametrize("index, box, final", [(0, 0.90, 0.92), (1, 0.92, 0.925)])
 def test_real_brats_3d_tumour_crop_box_plus_clicks(index, box, final):
-    # measured: case 0 0.891 -> 0.914, case 1 0.925 -> 0.931 after three clicks
+    # measured: case 0 0.908 -> 0.924, case 1 0.924 -> 0.930 after three clicks
     volume, tumour = _brats(index)
     idx = np.argwhere(tumour)
     crop = tuple(slice(max(a - 10, 0), b + 11) for a, b in zip(idx.min(0), idx.max(0),

@@ -11,8 +11,8 @@ current mask a peer gets exactly the interactions the segloop tool gets, and
     ``cv2.grabCut`` on the box (``GC_INIT_WITH_RECT``, 5 iterations); each
     click then marks a hard foreground/background disc and reruns
     ``GC_INIT_WITH_MASK`` (5 iterations) from the previous labelling. The
-    disc's radius follows segloop's box + clicks: ``max(1 mm, d / 2)``, ``d``
-    the distance from the click to the nearest pixel already of the clicked
+    disc's radius follows segloop's box + clicks: ``max(1 mm, d / 2)``, kept
+    below ``d``, the distance from the click to the nearest pixel already of the clicked
     class (for a negative click the outside of the box counts as
     background). The result is the definite and probable foreground.
 ``opencv-scissors`` (as :class:`~segloop.simulate.drivers.LivewireDriver`)
@@ -121,7 +121,7 @@ class _GrabCut:
                               black_border=False)[tuple(point)])
         if not np.isfinite(d):
             d = float(np.min(np.asarray(current.shape) * self.spacing)) / 4
-        radius = max(CLICK_RADIUS, 0.5 * d)
+        radius = min(max(CLICK_RADIUS, 0.5 * d), 0.99 * d)  # as segloop: never past d
         grids = np.ogrid[tuple(slice(0, n) for n in current.shape)]
         disc = sum(((g - p) * s) ** 2 for g, p, s in zip(grids, point, self.spacing,
                                                          strict=True)) <= radius**2

@@ -7,7 +7,10 @@ distance from ``p`` to the nearest voxel that already has the clicked label
 (for a negative click, the box's outside counts as background); the click
 gives
 
-* a **hard seed**: the ball of radius ``max(radius, d / 2)`` around ``p``;
+* a **hard seed**: the ball of radius ``max(radius, d / 2)`` around ``p``,
+  but always less than ``d``, so that it reaches no voxel that already has
+  the clicked label (nor, on a band one voxel wide, the voxel across the
+  band, which has the other label and is right);
 * a **soft prior** for the clicked label, ``strength * exp(-g / (reach * d))``
   nats added to the cost of the other label, where ``g`` is the geodesic
   distance from the seed ball (fast marching, :mod:`skfmm`) with speed
@@ -41,6 +44,8 @@ import numpy as np
 import skfmm
 
 __all__ = ["Click", "ClickPrior", "click_prior", "edge_strength", "paint_clicks"]
+
+_BALL_CAP = 0.99  # the seed ball stays within the click's distance to the clicked label
 
 
 @dataclass(frozen=True)
@@ -112,7 +117,9 @@ def click_prior(mask: np.ndarray, point, positive: bool, *, gradient: np.ndarray
     spacing : sequence of float
         Voxel size.
     radius : float
-        Smallest seed radius, physical units.
+        Smallest seed radius, physical units (but the seed ball stays within
+        the distance ``d`` to the clicked label: on a band one voxel wide it
+        is the clicked voxel alone).
     strength, reach, edge : float
         Prior height (nats), decay length (in units of the click's distance
         to the clicked label) and how much an average edge slows the spread.
@@ -137,7 +144,7 @@ def click_prior(mask: np.ndarray, point, positive: bool, *, gradient: np.ndarray
     window = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
     grids = np.ogrid[window]
     ball = sum(((g - c) * s) ** 2 for g, c, s in zip(grids, p, sp, strict=True))
-    ball = ball <= max(radius, 0.5 * dist) ** 2
+    ball = ball <= min(max(radius, 0.5 * dist), _BALL_CAP * dist) ** 2
     seeds = tuple(i + a for i, a in zip(np.nonzero(ball), lo, strict=True))
     if ball.all():
         travel = np.zeros(ball.shape)
