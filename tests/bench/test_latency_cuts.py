@@ -50,7 +50,7 @@ def test_graph_cut_is_compared_with_the_preallocated_build(quick_rows):
 def test_corrections_report_what_their_speed_costs_in_dice(quick_rows):
     # deterministic: the seeds, the simulated strokes and the cuts do not depend on timing
     measured = {  # size: (first cut, correction, its fresh-cut reference, refitted)
-        "64x64": (0.6776, 0.6801, 0.861, 0.8204),
+        "64x64": (0.6776, 0.6801, 0.7087, 0.7749),
         "32x32x24": (0.9911, 0.9916, 0.9963, 0.9963),
     }
     for size, (first, plain, fresh, refit) in measured.items():

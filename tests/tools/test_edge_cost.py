@@ -6,6 +6,8 @@ from segloop.tools.edge_cost import (
     DEFAULT_WEIGHTS,
     MAX_COST_PER_LENGTH,
     OFFSETS,
+    _features,
+    canny_edges,
     check_image,
     check_sigma,
     check_window,
@@ -13,9 +15,11 @@ from segloop.tools.edge_cost import (
     local_cost,
 )
 
-# a flat image: f_Z = f_G = 1 and f_D = 2/3 (no gradient direction), per unit length
+# a flat image: f_Z = f_G = 1 and f_D = 2/3 (no gradient direction), plus the length term,
+# per unit length
 W = DEFAULT_WEIGHTS
-FLAT = (W["zero_crossing"] + W["magnitude"] + W["direction"] * 2 / 3) / sum(W.values()) + 1e-3
+FLAT = (W["zero_crossing"] + W["magnitude"] + W["direction"] * 2 / 3 + W["length"]) / sum(
+    W.values()) + 1e-3
 
 
 def step(shape=(12, 12), at=6):
@@ -102,7 +106,8 @@ def test_weights_select_the_terms():
     with pytest.raises(InvalidArgumentError, match="non-negative"):
         local_cost(image, weights={"magnitude": -1.0})
     with pytest.raises(InvalidArgumentError, match="non-negative"):
-        local_cost(image, weights={"zero_crossing": 0, "magnitude": 0, "direction": 0})
+        local_cost(image, weights={"zero_crossing": 0, "magnitude": 0, "direction": 0,
+                                   "length": 0})
     with pytest.raises(InvalidArgumentError, match="non-negative"):
         local_cost(image, weights={"magnitude": "strong"})
 
@@ -151,3 +156,34 @@ def test_sigma_is_capped_at_the_image_and_bools_are_refused():
         check_window([False, True])
     with pytest.raises(InvalidArgumentError, match="intensity_window must be two finite"):
         check_window(["0", "1"])
+
+
+def test_canny_edges_are_thin_and_enter_the_links_only():
+    image = np.zeros((16, 16))
+    image[4:12, 4:12] = 1.0  # a square: its outline is an edge
+    ec = edge_costs(image)
+    pixels, sp = check_image(image)
+    grad, mag, lap = _features(pixels, sp, 1.0)
+    edges = canny_edges(grad, mag, sp)
+    # one pixel wide across each side (both pixels of a symmetric step may stay), none inside
+    assert edges[8, :].sum() <= 4 and edges[8, 4:12].sum() <= 2 and not edges[6:10, 6:10].any()
+    assert edges[8, 3:5].any() and edges[8, 11:13].any()
+    # the links into an edge pixel cost less than those into a flat pixel; local_cost keeps
+    # the zero crossings only (it serves fast marching, 2D and 3D)
+    y, x = np.argwhere(edges)[0]
+    assert ec.links[6, y - 1, x] < ec.links[6, 0, 0] and ec.links[4, y, x - 1] < ec.links[4, 0, 0]
+    np.testing.assert_array_equal(local_cost(image), ec.local)
+    assert np.array_equal(canny_edges(grad, np.zeros_like(mag), sp), np.zeros_like(edges))
+
+
+def test_length_weight_makes_every_link_dearer_by_its_length():
+    image = step()
+    plain = edge_costs(image, weights={"length": 0.0}).links
+    longer = edge_costs(image, weights={"length": 0.5}).links
+    finite = np.isfinite(plain)
+    # (cost * total + length * |q - p|) / (total + length): a detour now costs its length
+    total = sum(v for k, v in W.items() if k != "length")
+    lengths = np.where(np.abs(OFFSETS).sum(axis=1) == 2, np.sqrt(2), 1.0)[:, None, None]
+    expected = ((plain - 1e-3 * lengths) * total + 0.5 * lengths) / (total + 0.5) + 1e-3 * lengths
+    np.testing.assert_allclose(longer[finite], np.broadcast_to(expected, plain.shape)[finite],
+                               rtol=1e-5)

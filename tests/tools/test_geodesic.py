@@ -190,10 +190,16 @@ def test_identical_anchors_and_enclosing_nothing_are_errors():
     with pytest.raises(InvalidArgumentError, match=r"is anchors\[0\] already"):
         s.add_anchor(anchors[0])
     s.add_anchor(anchors[1])
-    s.add_anchor((anchors[1][0] + 1, anchors[1][1]))  # next to the last anchor, on the same edge
     with pytest.raises(InvalidArgumentError, match="encloses no area"):
-        s.mask()
-    assert not s.closed and len(s.segments) == 2 and len(s.anchors) == 3
+        s.mask()  # two anchors: the way back is the way there
+    assert not s.closed and len(s.segments) == 1 and len(s.anchors) == 2
+    s.add_anchor((anchors[1][0] + 1, anchors[1][1]))  # next to the last anchor, on the same edge
+    mask = s.mask()  # three: the way back keeps off the contour (here a chord across)
+    traced = np.zeros(truth.shape, bool)
+    for seg in s.segments[:2]:
+        traced[tuple(seg.T)] = True
+    assert not traced[tuple(s.segments[2][3:-3].T)].any() and 0.1 < dice(mask, truth) < 0.5
+    s.remove_last_anchor()  # reopens
     s.remove_last_anchor()
     for a in anchors[2:]:
         s.add_anchor(a)

@@ -56,8 +56,14 @@ from segloop.simulate import next_click, scribbles
 from segloop.tools.boxclicks import DEFAULT_LAM as BOX_LAM
 from segloop.tools.boxclicks import BoxClicksSession
 from segloop.tools.cut_checks import check_image
-from segloop.tools.cutgraph import boundary_weights, hard_capacity, tlinks
-from segloop.tools.graphcut import DEFAULT_LAM, GraphCutSession, graph_cut
+from segloop.tools.cutgraph import boundary_weights, geodesic_prior, hard_capacity, tlinks
+from segloop.tools.graphcut import (
+    DEFAULT_BALANCE,
+    DEFAULT_GEODESIC,
+    DEFAULT_LAM,
+    GraphCutSession,
+    graph_cut,
+)
 from segloop.tools.intensity_model import fit_model, quantize
 
 __all__ = ["CORRECTION_FACTOR", "GRAPHCUT_FACTOR", "measure", "next_click", "scribbles"]
@@ -92,7 +98,7 @@ def _row(tool, size, what, t: Timing, ref: Timing | None = None, reference=None,
     row = {"tool": tool, "size": size, "what": what, "median_ms": round(t.median_ms, 3),
            "p95_ms": round(t.p95_ms, 3), "samples": t.n, "reference": reference if ref else None,
            "reference_median_ms": round(ref.median_ms, 3) if ref else None,
-           "ratio": round(t.median_ms / ref.median_ms, 3) if ref else None,
+           "ratio": float(f"{t.median_ms / ref.median_ms:.3g}") if ref else None,
            "target_ms": None if target_ms is None else round(target_ms, 3),
            "target_met": None if target_ms is None else bool(t.median_ms <= target_ms)}
     row.update(extra)
@@ -106,6 +112,9 @@ def _graph_arrays(image, fg_mask, bg_mask, spacing, lam):
     opts = {"bins": 64, "smoothing": 1.0}
     diff = q.cost_difference(*(fit_model("histogram", pixels[m], lo=q.lo, hi=q.hi, **opts)
                                for m in (fg_mask, bg_mask)))
+    if fg_mask.ndim == 2:  # the tool's default geodesic prior on 2D images (0 on volumes)
+        diff = diff + DEFAULT_GEODESIC * geodesic_prior(pixels, fg_mask, bg_mask, spacing=spacing,
+                                                        balance=DEFAULT_BALANCE)
     weights, _ = boundary_weights(pixels, spacing=spacing)
     source, sink = tlinks(diff, lam=lam, hard=hard_capacity(weights), fg_seeds=fg_mask,
                           bg_seeds=bg_mask)

@@ -32,7 +32,7 @@ import numpy as np
 from segloop.errors import InvalidArgumentError
 from segloop.io.checks import check_spacing as _check_spacing
 
-__all__ = ["LAM_MAX", "check_box", "check_image", "check_int", "check_options",
+__all__ = ["LAM_MAX", "check_box", "check_image", "check_int", "check_options", "check_prior",
            "check_spacing", "click_list", "intensities", "seed_mask", "shown"]
 
 _AXES = "zyx"
@@ -120,16 +120,32 @@ def check_spacing(spacing, ndim: int) -> np.ndarray:
     return np.asarray(_check_spacing(spacing, ndim), dtype=np.float64)
 
 
+def _number(value, name, allow_zero=False, most=math.inf):
+    ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    if not (ok and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+            and value <= most):
+        sign = ">= 0" if allow_zero else "> 0"
+        sign += "" if most == math.inf else f", <= {most:g}"
+        raise InvalidArgumentError(f"{name} must be a finite number {sign}, got "
+                                   f"{name}={shown(value)}")
+
+
+def check_prior(*, geodesic, balance) -> tuple[float, float]:
+    """The weight of the graph cut's geodesic prior (>= 0) and its balance (in [0, 1]).
+
+    Examples
+    --------
+    >>> check_prior(geodesic=5, balance=0.7)
+    (5.0, 0.7)
+    """
+    _number(geodesic, "geodesic", allow_zero=True, most=LAM_MAX)
+    _number(balance, "balance", allow_zero=True, most=1.0)
+    return float(geodesic), float(balance)
+
+
 def check_options(*, lam, sigma, model, connectivity, radius, ndim):
     """Public-entry checks of the options shared by the cut tools."""
-    def number(value, name, allow_zero=False, most=math.inf):
-        ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-        if not (ok and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
-                and value <= most):
-            sign = ">= 0" if allow_zero else "> 0"
-            sign += "" if most == math.inf else f", <= {most:g}"
-            raise InvalidArgumentError(f"{name} must be a finite number {sign}, got "
-                                       f"{name}={shown(value)}")
+    number = _number
 
     from segloop.tools.intensity_model import MODELS  # here: intensity_model imports this module
 

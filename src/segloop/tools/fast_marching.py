@@ -40,19 +40,24 @@ __all__ = ["EPS_RANGE", "METRICS", "TOLERANCE_RANGE", "SpeedModel", "descend",
 METRICS = ("edge", "intensity")
 
 
-def travel_time(speed: np.ndarray, sources, *, spacing=None, narrow=None) -> np.ndarray:
+def travel_time(speed: np.ndarray, sources, *, spacing=None, narrow=None,
+                obstacles=None) -> np.ndarray:
     """Arrival time of a front leaving ``sources`` at ``speed`` (fast marching).
 
     Parameters
     ----------
     speed : ndarray
         Positive speed per pixel (2D or 3D).
-    sources : sequence of index tuples
-        Start points; the front starts half a pixel around each.
+    sources : sequence of index tuples, or ndarray of bool
+        Start points (or a mask of them, of ``speed``'s shape); the front
+        starts half a pixel around each.
     spacing : sequence of float, optional
         Pixel size per axis.
     narrow : float, optional
         Stop the front at this travel time (pixels beyond get ``inf``).
+    obstacles : ndarray of bool, optional
+        Pixels the front does not enter (``inf``, as are pixels it cannot
+        reach around them); a source is never an obstacle.
 
     Returns
     -------
@@ -64,14 +69,27 @@ def travel_time(speed: np.ndarray, sources, *, spacing=None, narrow=None) -> np.
     >>> t = travel_time(np.ones((1, 5)) * 2.0, [(0, 0)])
     >>> np.round(t, 2).tolist()
     [[-0.25, 0.25, 0.75, 1.25, 1.75]]
+    >>> np.round(travel_time(np.ones((1, 4)), np.array([[False, True, False, False]])), 2).tolist()
+    [[0.5, -0.5, 0.5, 1.5]]
+    >>> travel_time(np.ones((1, 4)), [(0, 1)], obstacles=np.array([[0, 0, 1, 0]], bool)).tolist()
+    [[0.5, -0.5, inf, inf]]
     """
-    phi = np.ones(speed.shape)
-    for s in sources:
-        phi[tuple(s)] = -1.0
+    if isinstance(sources, np.ndarray) and sources.dtype == bool:
+        phi = np.where(sources, -1.0, 1.0)
+    else:
+        phi = np.ones(speed.shape)
+        for s in sources:
+            phi[tuple(s)] = -1.0
     dx = 1.0 if spacing is None else np.asarray(spacing, dtype=float)
+    walls = phi > 0
+    walls &= False if obstacles is None else np.asarray(obstacles, dtype=bool)
+    if not (phi < 0).any() or (phi > 0).sum() == walls.sum():  # no source, or nowhere to go
+        return np.where(phi < 0, 0.0, np.inf)
+    if walls.any():
+        phi = np.ma.MaskedArray(phi, walls)
     out = skfmm.travel_time(phi, speed, dx=dx, order=1, narrow=0.0 if narrow is None else narrow)
     out = np.ma.filled(out, np.inf) if np.ma.isMaskedArray(out) else np.asarray(out)
-    out[phi < 0] *= -1  # inside the start region skfmm reports |T|: make it the minimum
+    out[np.ma.getdata(phi) < 0] *= -1  # inside the start region skfmm reports |T|: the minimum
     return out
 
 

@@ -132,6 +132,14 @@ class GeodesicSession(AnchorSession):
     def _line_reach(self, anchor, target) -> float:
         return line_time(self.speed(), anchor, target, self.spacing)
 
+    def _detour(self, i, target, avoid) -> np.ndarray | None:
+        """A front from ``anchors[i]`` that does not enter ``avoid``; descent from ``target``."""
+        t = travel_time(self.speed(), [self.anchors[i]], spacing=self.spacing, obstacles=avoid)
+        if not np.isfinite(t[target]):
+            return None
+        pred = descent_pointers(t, spacing=self.spacing)
+        return PathTree(pred, self.shape).path(target)
+
     def _grow(self, anchor, reach, tree=None) -> PathTree:
         # scikit-fmm cannot resume a front: every growth starts again from the anchor
         t = travel_time(self.speed(), [anchor], spacing=self.spacing, narrow=reach)

@@ -101,6 +101,16 @@ def _boundary(settled: np.ndarray) -> np.ndarray:
     return (ys + y0) * settled.shape[1] + (xs + x0)
 
 
+def _walk(pred: np.ndarray, dist: np.ndarray, root: int, node: int, shape) -> np.ndarray | None:
+    """The path from ``root`` to ``node`` along predecessors (None if ``node`` was not reached)."""
+    if not np.isfinite(dist[node]):
+        return None
+    nodes = [node]
+    while nodes[-1] != root:
+        nodes.append(int(pred[nodes[-1]]))
+    return np.stack(np.unravel_index(np.array(nodes[::-1]), shape), axis=1)
+
+
 class LivewireSession(AnchorSession):
     """An interactive livewire on one 2D image.
 
@@ -182,6 +192,20 @@ class LivewireSession(AnchorSession):
         pred[missed] = missed
         return PathTree(pred, self.shape, reach=reach, complete=missed.size == 0, root=anchor,
                         dist=dist)
+
+    def _detour(self, i, target, avoid) -> np.ndarray | None:
+        """One Dijkstra from ``anchors[i]`` with the links into ``avoid`` cut."""
+        n = avoid.size
+        cut = np.flatnonzero(avoid.ravel()[self._indices[:8 * n]])
+        saved = self._data[cut]
+        self._data[cut] = np.inf
+        root = int(np.ravel_multi_index(self.anchors[i], self.shape))
+        try:
+            dist, pred = dijkstra(self.graph, directed=True, indices=root,
+                                  return_predecessors=True, limit=_EVERYWHERE)
+        finally:
+            self._data[cut] = saved
+        return _walk(pred, dist, root, int(np.ravel_multi_index(target, self.shape)), self.shape)
 
     def _resume(self, tree: PathTree, limit: float, reach) -> PathTree:
         """Grow a partial tree further, visiting only the pixels it has not reached."""

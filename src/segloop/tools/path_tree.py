@@ -22,6 +22,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from segloop.errors import InvalidArgumentError
 from segloop.tools.contour import check_point, fill_contour, join_paths, snap_point
@@ -243,6 +244,11 @@ class AnchorSession:
     """
 
     keep_trees = 3
+    #: Closing (3 anchors or more): a way back from the last anchor to the first that runs
+    #: along the contour already traced for more than this fraction of its pixels (it
+    #: retraces a side instead of going round the other) is replaced by the best way back
+    #: that keeps a pixel off that contour, when the session can find one (:meth:`_detour`).
+    max_retrace = 0.25
     shape: tuple[int, ...]
     spacing: np.ndarray
     strength: np.ndarray
@@ -279,6 +285,32 @@ class AnchorSession:
 
     def _window_reach(self) -> float:
         raise NotImplementedError  # pragma: no cover
+
+    def _detour(self, i: int, target: tuple[int, ...], avoid: np.ndarray) -> np.ndarray | None:
+        """The minimal path from ``anchors[i]`` to ``target`` through no ``avoid`` pixel.
+
+        None when there is none (or the session cannot tell); the base class
+        cannot.
+        """
+        return None
+
+    def _way_back(self) -> np.ndarray:
+        """The closing segment: the minimal path back to the first anchor, unless it retraces."""
+        last = len(self.anchors) - 1
+        back = self._path(last, self.anchors[0])
+        if last < 2 or len(back) < 3:
+            return back
+        on = np.zeros(self.shape, dtype=bool)
+        for seg in self.segments:
+            on[tuple(seg.T)] = True
+        if np.mean(on[tuple(back[1:-1].T)]) <= self.max_retrace:
+            return back
+        avoid = ndi.binary_dilation(on, np.ones((3,) * len(self.shape), bool))
+        grid = np.indices(self.shape, sparse=True)
+        for end in (self.anchors[last], self.anchors[0]):  # room to leave and reach the ends
+            avoid &= sum((g - e) ** 2 for g, e in zip(grid, end, strict=True)) > 4
+        detour = self._detour(last, self.anchors[0], avoid)
+        return back if detour is None else detour
 
     def _line_reach(self, anchor: tuple[int, ...], target: tuple[int, ...]) -> float:
         raise NotImplementedError  # pragma: no cover
@@ -360,14 +392,16 @@ class AnchorSession:
     def close(self) -> np.ndarray:
         """Join the last anchor back to the first; return the closed contour.
 
-        Raises (and leaves the session as it was) when the closed contour
-        encloses no area (see :func:`check_encloses`).
+        With 3 anchors or more, a way back that would retrace the contour
+        (see :attr:`max_retrace`) goes round the other side instead, when
+        there is a way. Raises (and leaves the session as it was) when the
+        closed contour encloses no area (see :func:`check_encloses`).
         """
         if len(self.anchors) < 2:
             raise InvalidArgumentError(
                 f"closing needs at least 2 anchors, got {len(self.anchors)}")
         if not self.closed:
-            back = self._path(len(self.anchors) - 1, self.anchors[0])
+            back = self._way_back()
             pts = join_paths([np.array([self.anchors[0]])] + self.segments + [back])[:-1]
             check_encloses(pts, self.shape, self.anchors)  # before any state changes
             self.segments.append(back)
