@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = ["SUITES", "register", "run"]
 
-SUITES = ("latency", "clicks", "interpolation")
+SUITES = ("latency", "clicks", "interpolation", "train")
 
 
 def _common(p, *, plot: bool = True) -> None:
@@ -16,7 +16,8 @@ def _common(p, *, plot: bool = True) -> None:
 
 def register(sub) -> None:
     """Add the ``bench`` sub-command and its suites."""
-    p = sub.add_parser("bench", help="run a benchmark suite (latency, clicks, interpolation)",
+    p = sub.add_parser("bench",
+                       help="run a benchmark suite (latency, clicks, interpolation, train)",
                        description="Run a benchmark suite and write machine-readable JSON "
                        "(common top level: suite, segloop_version, versions, machine, args, "
                        "summary, cases).")
@@ -60,8 +61,40 @@ def register(sub) -> None:
     itp.add_argument("--target", nargs="+", type=float, default=[0.85, 0.9], metavar="DICE")
     itp.add_argument("--limit", type=int, default=None, help="max cases per dataset")
     _common(itp)
-    for parser in (lat, clk, itp):
+
+    trn = suites.add_parser("train", help="train from a config: test Dice, wall time, "
+                            "samples/s beside a plain PyTorch loop",
+                            description="Train the network a config describes (from scratch; "
+                            "the output folder's checkpoints are replaced), evaluate it on the "
+                            "test split, then time a minimal plain PyTorch/MONAI loop with the "
+                            "same network, loss, optimiser, batch and arrays; report Dice, "
+                            "wall time, samples/s of both and their ratio. For a short "
+                            "throughput comparison use --set training.epochs=N.")
+    trn.add_argument("--config", required=True, metavar="CFG",
+                     help="YAML or JSON training config (configs/*.yaml)")
+    trn.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override one key by its dotted name, e.g. training.max_minutes=2 "
+                     "(repeatable; VALUE is read as YAML)")
+    trn.add_argument("--data", metavar="DIR", default=None,
+                     help="the dataset folder (the same as --set data.path=DIR)")
+    trn.add_argument("--reference-iterations", type=int, default=None, metavar="N",
+                     help="at most N plain-loop iterations (default: as many as segloop ran; "
+                     "0: no plain loop)")
+    _common(trn, plot=False)
+    for parser in (lat, clk, itp, trn):
         parser.set_defaults(func=run)
+
+
+def _run_train(args) -> dict:
+    from segloop.learn.config import load_config
+
+    overrides = list(args.set) + ([f"data.path={args.data}"] if args.data else [])
+    cfg = load_config(args.config, overrides=overrides)
+    from segloop.bench.train import run_train_bench  # torch after the config is valid
+
+    return run_train_bench(cfg, reference_iterations=args.reference_iterations,
+                           config_path=args.config, overrides=overrides,
+                           log=lambda line: print(line, flush=True))
 
 
 def run(args) -> int:
@@ -73,7 +106,10 @@ def run(args) -> int:
     from segloop.io.files import write_json
 
     plot = None
-    if args.suite == "latency":
+    if args.suite == "train":
+        report = _run_train(args)
+        print(format_rows(report["summary"], SUMMARY_KEYS["train"]))
+    elif args.suite == "latency":
         from segloop.bench.latency import GROUPS, format_table, run_latency
 
         if args.repeats < 1:
