@@ -33,3 +33,25 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found: {SHARED_DATA}")
     return SHARED_DATA
+
+
+def write_phantom_pairs(root: Path, n: int, shape=(64, 64), *, prefix: str = "c",
+                        n_blobs: int = 2, weak_edges: bool = False) -> Path:
+    """``root/images/`` + ``root/labels/``: ``n`` 8-bit PNG phantoms and binary blob labels.
+
+    ``{prefix}{i}.png`` is :func:`segloop.data.phantom_2d` of seed ``i`` (no
+    thin structures): a small dataset for training tests.
+    """
+    import numpy as np
+
+    from segloop.data import phantom_2d
+    from segloop.io import Image, write_image
+
+    for i in range(n):
+        ph = phantom_2d(shape, seed=i, n_blobs=n_blobs, thin_structures=False,
+                        weak_edges=weak_edges)
+        write_image(Image(np.clip(ph.image * 255, 0, 255).astype(np.uint8)),
+                    root / "images" / f"{prefix}{i}.png")
+        write_image(Image((ph.label > 0).astype(np.uint8), kind="label"),
+                    root / "labels" / f"{prefix}{i}.png")
+    return root

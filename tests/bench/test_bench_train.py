@@ -10,13 +10,13 @@ import pytest
 import torch
 import yaml
 
+from conftest import write_phantom_pairs
 from segloop.bench.plain_loop import PatchSamples, plain_loop
 from segloop.bench.report import SUMMARY_KEYS
 from segloop.bench.train import run_train_bench
 from segloop.cli.main import main
 from segloop.data import phantom_2d
 from segloop.errors import InvalidArgumentError
-from segloop.io import Image, write_image
 from segloop.learn.config import load_config
 from segloop.learn.losses import build_loss
 from segloop.learn.networks import build_network
@@ -34,14 +34,7 @@ def _quiet(line: str) -> None:
 @pytest.fixture(scope="module")
 def phantoms(tmp_path_factory) -> Path:
     """6 PNG phantoms 48² with binary blob labels, as images/ + labels/."""
-    root = tmp_path_factory.mktemp("phantoms")
-    for i in range(6):
-        ph = phantom_2d((48, 48), seed=i, n_blobs=2, thin_structures=False, weak_edges=False)
-        write_image(Image(np.clip(ph.image * 255, 0, 255).astype(np.uint8)),
-                    root / "images" / f"p{i}.png")
-        write_image(Image((ph.label > 0).astype(np.uint8), kind="label"),
-                    root / "labels" / f"p{i}.png")
-    return root
+    return write_phantom_pairs(tmp_path_factory.mktemp("phantoms"), 6, (48, 48), prefix="p")
 
 
 def _tiny(data: Path, out: Path) -> dict:

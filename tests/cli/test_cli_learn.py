@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import yaml
 
 import segloop.cli.main as cli_main
 import segloop.learn.train as train_module
-from segloop.data import phantom_2d
-from segloop.io import Image, write_image
+from conftest import write_phantom_pairs
 
 
 @pytest.fixture(autouse=True)
@@ -27,13 +25,7 @@ def _main(argv):
 
 @pytest.fixture
 def tiny_config(tmp_path):
-    data = tmp_path / "data"
-    for i in range(6):
-        ph = phantom_2d((32, 32), seed=i, n_blobs=1, thin_structures=False)
-        write_image(Image(np.clip(ph.image * 255, 0, 255).astype(np.uint8)),
-                    data / "images" / f"c{i}.png")
-        write_image(Image((ph.label > 0).astype(np.uint8), kind="label"),
-                    data / "labels" / f"c{i}.png")
+    data = write_phantom_pairs(tmp_path / "data", 6, (32, 32), n_blobs=1, weak_edges=True)
     assert _main(["config", "init", "--preset", "2d", "--out", tmp_path / "cfg.yaml"]) == 0
     sets = [f"data.path={data}", f"output.dir={tmp_path / 'run'}", "data.patch_size=null",
             "data.split.test=1", "data.split.val=1", "model.channels=[4, 8]",

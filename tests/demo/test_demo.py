@@ -19,7 +19,8 @@ def demo_run(tmp_path_factory):
 
 def test_demo_writes_report_results_and_figures(demo_run):
     results = json.loads((demo_run / "results.json").read_text())
-    assert set(results["steps"]) >= {"data", "dicom", "baseline", "phantom", "tools", "clicks"}
+    assert set(results["steps"]) >= {"data", "dicom", "baseline", "phantom", "tools", "clicks",
+                                     "learn"}
     assert results["steps"]["dicom"]["seg_identical"] is True
     assert results["steps"]["dicom"]["series_files"] == 189
     assert results["steps"]["dicom"]["max_intensity_error"] < 1e-3
@@ -80,3 +81,21 @@ def test_demo_counts_the_clicks_of_every_tool(demo_run):
     assert summary["graphcut"]["dice_at_3"] >= 0.9
     assert (demo_run / clicks["files"]["figure"]).stat().st_size > 1000
     assert "Every click counted" in (demo_run / "report.md").read_text()
+
+
+def test_demo_trains_a_unet_that_beats_the_threshold_baseline(demo_run):
+    learn = json.loads((demo_run / "results.json").read_text())["steps"]["learn"]
+    assert len(learn["test_cases"]) == 3 and len(learn["train_cases"]) == 10
+    # a minute of CPU training beats the global thresholds on the held-out slabs
+    for tissue in ("grey matter", "white matter"):
+        assert learn["unet_dice"][tissue] > learn["otsu_dice"][tissue] + 0.005, tissue
+    assert learn["unet_dice"]["grey matter"] > 0.9
+    assert 0.75 < learn["test_dice"] < 1.0
+    for scores in learn["uncertainty"].values():
+        assert 0 < scores["mean_entropy"] < 0.5 and scores["inter_sample_dice"] > 0.9
+    for rel in learn["files"]["predictions"] + [learn["files"]["checkpoint"]]:
+        assert (demo_run / rel).stat().st_size > 100, rel
+    seg = read_image(demo_run / "learn" / "predictions" / "slab06_seg.nii.gz", kind="label")
+    image = read_image(demo_run / "learn" / "heldout" / "slab06.nii.gz")
+    assert seg.shape == image.shape and seg.spacing == image.spacing
+    assert seg.label_values() == [0, 1, 2, 3]

@@ -1,4 +1,4 @@
-"""Reading, preprocessing, splitting and preparing volumes (segloop.learn.data)."""
+"""Reading, splitting and preparing volumes (segloop.learn.data)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,8 @@ from segloop.data import phantom_2d, phantom_3d
 from segloop.errors import DatasetError, GeometryMismatchError, InvalidArgumentError
 from segloop.io import Case, Image, open_dataset, write_image
 from segloop.learn.config import SplitConfig, load_config
-from segloop.learn.data import (
-    case_files,
-    prepare_data,
-    preprocess_image,
-    preprocess_settings,
-    read_volume,
-    restore_geometry,
-    select_cases,
-    split_groups,
-)
+from segloop.learn.data import case_files, prepare_data, read_volume, select_cases, split_groups
+from segloop.learn.preprocess import preprocess_image, preprocess_settings, restore_geometry
 
 pytest.importorskip("torch")
 
@@ -116,30 +108,6 @@ def test_a_2d_image_for_a_3d_model_is_an_error_naming_the_file(tmp_path):
     with pytest.raises(InvalidArgumentError, match=r"img.nii.gz: a 2D image cannot feed a 3D "
                                                    r"model \(data.dims: 3\)"):
         read_volume(case, _cfg(dims=3).data)
-
-
-# ----------------------------------------------------------------------------- normalisation
-def test_normalisations():
-    rng = np.random.default_rng(0)
-    x = rng.normal(5.0, 3.0, (40, 50)).astype(np.float32)
-    z, _ = preprocess_image(Image(x), _cfg(normalize="zscore").data)
-    assert abs(z.mean()) < 1e-5 and abs(z.std() - 1) < 1e-4
-    m, _ = preprocess_image(Image(x), _cfg(normalize="minmax").data)
-    assert m.min() == 0.0 and m.max() == 1.0
-    p, _ = preprocess_image(Image(x), _cfg(normalize="percentile").data)
-    lo, hi = np.percentile(x, [0.5, 99.5])
-    np.testing.assert_allclose(p[0], np.clip((x - lo) / (hi - lo), 0, 1), atol=1e-6)
-    n, _ = preprocess_image(Image(x), _cfg(normalize="none").data)
-    np.testing.assert_array_equal(n[0], x)
-
-
-def test_zscore_ignores_a_zero_background_and_keeps_it_zero():
-    x = np.zeros((40, 40), np.float32)
-    x[10:30, 10:30] = np.random.default_rng(1).normal(100.0, 10.0, (20, 20))  # 75 % zeros
-    z, _ = preprocess_image(Image(x), _cfg().data)
-    inside = z[0, 10:30, 10:30]
-    assert abs(inside.mean()) < 1e-5 and abs(inside.std() - 1) < 1e-4
-    assert np.count_nonzero(z[0]) == 400
 
 
 # ----------------------------------------------------------------------------- geometry

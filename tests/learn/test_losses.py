@@ -103,6 +103,18 @@ def test_soft_labels_are_never_binarised():
         pytest.approx(0.0, abs=1e-6)
 
 
+def test_binarize_trains_soft_labels_on_their_majority():
+    soft = torch.tensor([[[[0.0, 0.3, 0.7, 1.0]]]])
+    logits = torch.randn(1, 1, 1, 4, generator=torch.Generator().manual_seed(5))
+    hard_loss = build_loss(_cfg("dice_ce", "sigmoid", soft=True, binarize=0.5))
+    plain = build_loss(_cfg("dice_ce", "sigmoid", soft=True))
+    majority = torch.tensor([[[[0.0, 0.0, 1.0, 1.0]]]])
+    assert float(hard_loss(logits, soft)) == pytest.approx(float(plain(logits, majority)))
+    assert float(hard_loss(logits, soft)) != pytest.approx(float(plain(logits, soft)))
+    with pytest.raises(ValueError, match="loss.binarize"):
+        _cfg("dice_ce", "sigmoid", soft=False, binarize=0.5)
+
+
 def test_adaptive_wing_matches_the_formula_on_both_branches():
     omega, theta, alpha = 14.0, 0.5, 2.1
     pred = torch.tensor([[[[0.3, 0.0]]]])

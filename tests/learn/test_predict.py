@@ -1,4 +1,8 @@
-"""Inference: geometry kept, PNG/NIfTI files, slice-wise 2D, sliding window 3D, TTA, errors."""
+"""Inference: geometry kept, PNG/NIfTI files, slice-wise 2D, sliding window 3D, TTA, errors.
+
+(segloop.learn.inference, segloop.learn.predict and segloop.learn.predict_files: they share
+the predictors built here.)
+"""
 
 import numpy as np
 import pytest
@@ -11,13 +15,9 @@ from segloop.io import Image, read_image, write_image
 from segloop.learn.checkpoint import save_checkpoint
 from segloop.learn.config import load_config
 from segloop.learn.networks import Segmenter, build_network
-from segloop.learn.predict import (
-    Predictor,
-    list_inputs,
-    load_model,
-    output_suffix,
-    predict_paths,
-)
+from segloop.learn.predict import Predictor, load_model
+from segloop.learn.predict_files import list_inputs, output_suffix, predict_paths
+from segloop.learn.preprocess import preprocess_image
 
 
 def tiny_config(**data):
@@ -133,6 +133,21 @@ def test_2d_model_runs_slice_by_slice_over_a_volume():
     np.testing.assert_allclose(coronal[:, :, 5], predictor.infer(volume[:, :, 5]), atol=1e-6)
     assert not np.allclose(coronal, probs)
 
+
+@pytest.mark.parametrize("axis", ["coronal", "sagittal"])
+def test_infer_slices_a_preprocessed_volume_along_the_axis_preprocessing_recorded(axis):
+    cfg = tiny_config(dims=2, slice_axis=axis)
+    torch.manual_seed(4)
+    predictor = Predictor(build_network(cfg, in_channels=1), cfg, in_channels=1)
+    array, info = preprocess_image(Image(np.random.default_rng(3).random((6, 8, 10),
+                                                                         dtype=np.float32)),
+                                   cfg.data)
+    default = predictor.infer(array)
+    np.testing.assert_array_equal(default, predictor.infer(array, slice_axis=info["slice_axis"]))
+    k = info["slice_axis"]  # and that is the axis the 2D network sees slices of
+    one = np.take(array, 3, axis=1 + k)
+    np.testing.assert_allclose(np.take(default, 3, axis=1 + k), predictor.infer(one), atol=1e-6)
+    assert not np.allclose(default, predictor.infer(array, slice_axis=0), atol=1e-3)
 
 def test_3d_sliding_window_on_a_volume_not_a_multiple_of_the_roi():
     predictor = threshold_predictor(dims=3, inference={"roi_size": [8, 8, 8], "overlap": 0.5})

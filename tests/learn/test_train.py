@@ -13,12 +13,13 @@ import yaml
 from scipy.ndimage import binary_dilation, binary_erosion
 
 import segloop.learn.train as train_module
+from conftest import write_phantom_pairs
 from segloop.data import phantom_2d, phantom_3d
 from segloop.errors import CorruptFileError, InvalidArgumentError, SegloopError
 from segloop.io import Image, write_image
 from segloop.learn.checkpoint import load_checkpoint, restore_network
 from segloop.learn.config import load_config, to_dict
-from segloop.learn.train import build_scheduler, train
+from segloop.learn.train import train
 
 TINY = {"model": {"channels": [8, 16], "num_res_units": 0, "dropout": 0.0},
         "optim": {"lr": 0.01}, "augmentation": {"enabled": False}}
@@ -40,14 +41,7 @@ def _quiet(line: str) -> None:
 @pytest.fixture(scope="module")
 def pairs_2d(tmp_path_factory) -> Path:
     """8 PNG phantoms 64² with binary blob labels, as images/ + labels/."""
-    root = tmp_path_factory.mktemp("pairs2d")
-    for i in range(8):
-        ph = phantom_2d((64, 64), seed=i, n_blobs=2, thin_structures=False, weak_edges=False)
-        write_image(Image(np.clip(ph.image * 255, 0, 255).astype(np.uint8)),
-                    root / "images" / f"c{i}.png")
-        write_image(Image((ph.label > 0).astype(np.uint8), kind="label"),
-                    root / "labels" / f"c{i}.png")
-    return root
+    return write_phantom_pairs(tmp_path_factory.mktemp("pairs2d"), 8, (64, 64))
 
 
 @pytest.fixture(scope="module")
@@ -221,20 +215,3 @@ def test_other_architecture_and_corrupt_checkpoints_are_one_line_errors(run_2d, 
                                   training={"init_from": str(tmp_path / "nope.pt")}))
     with pytest.raises(SegloopError, match="nope.pt: checkpoint not found"):
         train(missing, log=_quiet)
-
-
-def test_scheduler_poly_and_constant():
-    cfg = load_config({"data": {"path": "x"}, "training": {"epochs": 2},
-                       "optim": {"lr": 1.0, "schedule": "poly"}})
-    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
-    sched = build_scheduler(cfg, opt, steps_per_epoch=2)
-    lrs = []
-    for _ in range(4):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
-    assert lrs == pytest.approx([1.0, 0.75 ** 0.9, 0.5 ** 0.9, 0.25 ** 0.9])
-    cfg = load_config(cfg.model_dump(), overrides=["optim.schedule=none"])
-    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
-    sched = build_scheduler(cfg, opt, steps_per_epoch=2)
-    assert sched.get_last_lr() == [1.0]

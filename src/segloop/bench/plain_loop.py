@@ -6,7 +6,9 @@ volume for a 2D model, a random corner, zeros where the array is smaller than
 the patch), a stock ``DataLoader``, and forward / loss / backward / step on a
 MONAI network. No augmentation, no foreground oversampling, no learning-rate
 schedule, no validation, no checkpoints, no logging: whatever segloop's
-:func:`segloop.learn.train.train` spends beyond this loop is its overhead.
+:func:`segloop.learn.train.train` spends beyond this loop is its overhead. The
+crop itself is segloop's numpy slice (:func:`segloop.learn.sampling.crop_padded`,
+not its sampler), so that both loops pay the same for it.
 
 Examples
 --------
@@ -25,26 +27,15 @@ Examples
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from segloop.learn.sampling import crop_padded
+
 __all__ = ["PatchSamples", "plain_loop"]
-
-
-def _crop(array: np.ndarray, lo: Sequence[int], size: Sequence[int]) -> np.ndarray:
-    """``array[..., lo:lo + size]`` over the trailing axes, zero-padded outside."""
-    lead = array.ndim - len(size)
-    out = np.zeros(array.shape[:lead] + tuple(size), dtype=array.dtype)
-    src, dst = [slice(None)] * lead, [slice(None)] * lead
-    for start, n, total in zip(lo, size, array.shape[lead:], strict=True):
-        a, b = max(start, 0), min(start + n, total)
-        src.append(slice(a, max(a, b)))
-        dst.append(slice(a - start, a - start + max(0, b - a)))
-    out[tuple(dst)] = array[tuple(src)]
-    return out
 
 
 class PatchSamples(Dataset):
@@ -85,8 +76,8 @@ class PatchSamples(Dataset):
             image, label = np.take(image, s, axis=axis), np.take(label, s, axis=axis)
         lo = [int(rng.integers(max(n - p, 0) + 1)) if n >= p else -((p - n) // 2)
               for n, p in zip(image.shape[1:], self.patch, strict=True)]
-        label = _crop(label, lo, self.patch)
-        return {"image": torch.from_numpy(_crop(image, lo, self.patch)),
+        label = crop_padded(label, lo, self.patch)
+        return {"image": torch.from_numpy(crop_padded(image, lo, self.patch)),
                 "label": torch.from_numpy(label.astype(np.float32) if np.issubdtype(
                     label.dtype, np.floating) else label.astype(np.int64))}
 

@@ -63,8 +63,9 @@ from segloop.learn.config import Config, load_config, to_dict
 from segloop.learn.data import prepare_data
 from segloop.learn.losses import build_loss
 from segloop.learn.networks import build_network
+from segloop.learn.optim import build_optimizer
 from segloop.learn.sampling import patch_shape
-from segloop.learn.train import build_optimizer, train
+from segloop.learn.train import train
 
 __all__ = ["run_reference", "run_train_bench", "summary_row"]
 

@@ -1,6 +1,6 @@
 """``segloop predict``: segment files with a trained checkpoint.
 
-A thin wrapper of :func:`segloop.learn.predict.predict_paths` (torch is
+A thin wrapper of :func:`segloop.learn.predict_files.predict_paths` (torch is
 imported only when the command runs).
 
 Examples
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
         if not torch.cuda.is_available():
             raise InvalidArgumentError("--device cuda: no CUDA device is available")
-    from segloop.learn.predict import predict_paths
+    from segloop.learn.predict_files import predict_paths
 
     written = predict_paths(args.model, args.input, args.output, soft=args.soft,
                             tta=args.tta, mc=args.mc, uncertainty=args.uncertainty,

@@ -72,7 +72,7 @@ def _replace_previous(out: Path, overwrite: bool) -> None:
 
 
 def _steps():
-    from segloop.demo import steps_clicks, steps_data, steps_dicom, steps_tools
+    from segloop.demo import steps_clicks, steps_data, steps_dicom, steps_learn, steps_tools
 
     return [
         ("data", "Real data in, real data out: MNI152 template I/O", steps_data.step_data),
@@ -82,6 +82,8 @@ def _steps():
         ("phantom", "Seeded phantoms with known truth", steps_data.step_phantom),
         ("tools", "Smart annotation tools, no training data", steps_tools.step_tools),
         ("clicks", "Every click counted: the simulated annotator", steps_clicks.step_clicks),
+        ("learn", "Deep learning: a 2D U-Net trained, applied and its uncertainty measured",
+         steps_learn.step_learn),
     ]
 
 

@@ -147,6 +147,10 @@ class LossConfig(_Section):
     tversky_alpha: Fraction = 0.3
     tversky_beta: Fraction = 0.7
     focal_gamma: Annotated[float, Field(ge=0)] = 2.0
+    #: soft labels only: train on them binarised at this value after augmentation
+    #: (conventional training on the raters' majority; the test is still scored
+    #: against the soft truth); None: never binarised (SoftSeg)
+    binarize: Annotated[float, Field(gt=0, le=1)] | None = None
 
 
 class OptimConfig(_Section):
@@ -224,6 +228,9 @@ class Config(_Section):
                 "adaptive_wing", "mse", "dice"):
             raise ValueError("loss.name: SoftSeg (model.final_activation normrelu) trains with "
                              "adaptive_wing, mse or dice")
+        if self.loss.binarize is not None and not self.data.soft_labels:
+            raise ValueError("loss.binarize: binarises soft labels; set data.soft_labels: true "
+                             "or remove it")
         return self
 
 

@@ -7,20 +7,14 @@ by group (``data.split``) and reads each one through the cache of
 re-reads the NIfTI/PNG/HDF5 files. Each case becomes a :class:`Volume`:
 
 * the image, ``float32 (C, *spatial)``: contrasts (main image + ``extra_images``)
-  and channels (``data.channels``; colour images become ``(3, y, x)``) stacked
-  first, optionally cropped to the nonzero region, resampled to ``data.spacing``
-  and normalised (:func:`preprocess_image`, the very steps inference repeats);
+  and channels stacked first, cropped, normalised and resampled by
+  :func:`segloop.learn.preprocess.preprocess_image` (the very steps inference
+  repeats);
 * the label: class indices ``uint8`` (``data.classes`` maps label values to
   classes ``1..K`` in their order, 0 stays background, any other value is an
   error), or with ``data.soft_labels`` one ``float32`` channel per class in
   [0, 1] (the mean of the binarised class masks of the listed labels, e.g. the
   7 raters of QUBIQ), resampled nearest-neighbour / linearly on the image grid.
-
-Normalisation (``data.normalize``), per channel: ``zscore`` uses the nonzero
-voxels when at least 25 % of the image is exactly 0 (a skull-stripped or masked
-background, which stays 0) and the whole image otherwise; ``minmax`` maps to
-[0, 1]; ``percentile`` maps the 0.5th..99.5th percentiles (of the nonzero voxels
-under the same 25 % rule) to [0, 1] and clips; ``none`` keeps the values.
 
 Contrasts: ``data.contrasts`` names the input channels; each is the case's
 main image when its ``contrast`` matches (case-insensitive) or an extra image of
@@ -30,16 +24,16 @@ a case having some but not all is an error naming the case.
 
 Examples
 --------
->>> import numpy as np
->>> from segloop.io import Image
+>>> from pathlib import Path
+>>> from segloop.io import Case
 >>> from segloop.learn.config import load_config
->>> cfg = load_config({"data": {"path": "x", "spacing": [2.0, 2.0]}}).data
->>> img = Image(np.arange(16.0).reshape(4, 4))
->>> array, info = preprocess_image(img, cfg)
->>> array.shape, array.dtype, info["grid"]["spacing"]
-((1, 2, 2), dtype('float32'), [2.0, 2.0])
->>> restore_geometry(np.ones((2, 2), np.uint8), info, order=0).shape
-(4, 4)
+>>> cfg = load_config({"data": {"path": "x", "contrasts": ["t1"]}}).data
+>>> case = Case("c1", "s1", Path("c1_T1.nii.gz"), labels={"seg": Path("c1_seg.nii.gz")},
+...             label="seg", contrast="T1")
+>>> label_names(cfg, case), group_of(case, "subject")
+(['seg'], 's1')
+>>> [p.name for p in case_files(case, cfg)]
+['c1_T1.nii.gz', 'c1_seg.nii.gz']
 """
 
 from __future__ import annotations
@@ -52,16 +46,13 @@ from pathlib import Path
 import numpy as np
 
 from segloop.errors import DatasetError, InvalidArgumentError
-from segloop.io import Case, Image, check_same_grid, open_dataset, resample
+from segloop.io import Case, Image, check_same_grid, open_dataset
 from segloop.learn.cache import ArrayCache, cache_key
 from segloop.learn.config import Config, DataConfig, SplitConfig
+from segloop.learn.preprocess import preprocess_image, preprocess_settings, to_grid
 
 __all__ = ["PreparedData", "Volume", "case_files", "group_of", "label_names", "prepare_data",
-           "preprocess_image", "preprocess_settings", "read_volume", "restore_geometry",
-           "select_cases", "split_groups"]
-
-_AXES = {"axial": 0, "coronal": 1, "sagittal": 2}  # array axes of (z, y, x)
-_ZERO_BACKGROUND = 0.25  # fraction of exact zeros above which zscore/percentile skip them
+           "read_volume", "select_cases", "split_groups"]
 
 
 @dataclass
@@ -69,7 +60,8 @@ class Volume:
     """One preprocessed case (see the module docstring).
 
     ``slice_axis`` is the spatial axis 2D models slice along (None for 2D
-    images and 3D models); ``info`` is what :func:`restore_geometry` needs.
+    images and 3D models; ``info["slice_axis"]``); ``info`` is what
+    :func:`segloop.learn.preprocess.restore_geometry` needs.
     """
 
     id: str
@@ -91,201 +83,6 @@ class PreparedData:
     test: list[Volume]
     in_channels: int
     preprocess: dict
-
-
-# ----------------------------------------------------------------------------- preprocessing
-def preprocess_settings(cfg: DataConfig) -> dict:
-    """The data settings that decide preprocessing (cache key, checkpoint ``preprocess``)."""
-    keys = ("dims", "slice_axis", "contrasts", "channels", "label", "classes", "soft_labels",
-            "spacing", "normalize", "crop_foreground")
-    data = cfg.model_dump(mode="json")
-    return {k: data[k] for k in keys}
-
-
-def _resolve_slice_axis(cfg: DataConfig, image: Image) -> int | None:
-    """The array axis 2D models slice a volume along (axial 0, coronal 1, sagittal 2)."""
-    if cfg.dims == 3 or image.spatial_ndim == 2:
-        return None
-    return _AXES[cfg.slice_axis] if isinstance(cfg.slice_axis, str) else int(cfg.slice_axis)
-
-
-def _target_spacing(cfg: DataConfig, image: Image, slice_axis: int | None) -> tuple | None:
-    if cfg.spacing is None:
-        return None
-    nd, want = image.spatial_ndim, list(cfg.spacing)
-    if len(want) == nd:
-        return tuple(want)
-    if nd == 3 and len(want) == 2 and slice_axis is not None:  # in-plane spacing of a 2D model
-        want.insert(slice_axis, image.spacing[slice_axis])
-        return tuple(want)
-    raise InvalidArgumentError(f"data.spacing: {len(want)} values do not fit a {nd}D image",
-                               path=_path(image))
-
-
-def _path(image: Image) -> str:
-    return str(image.metadata.get("path", "image"))
-
-
-def _channels_first(images: Sequence[Image], cfg: DataConfig) -> np.ndarray:
-    arrays = [np.moveaxis(im.array, -1, 0) if im.channels else im.array[None]
-              for im in images]
-    array = np.concatenate(arrays, axis=0) if len(arrays) > 1 else arrays[0]
-    if cfg.channels is not None:
-        bad = [c for c in cfg.channels if not -array.shape[0] <= c < array.shape[0]]
-        if bad:
-            raise InvalidArgumentError(f"data.channels: {bad} out of range for "
-                                       f"{array.shape[0]} channel(s)", path=_path(images[0]))
-        array = array[list(cfg.channels)]
-    return array.astype(np.float32, copy=False)
-
-
-def _normalize(array: np.ndarray, how: str) -> np.ndarray:
-    out = np.empty_like(array, dtype=np.float32)
-    for c, x in enumerate(array):
-        if how == "none":
-            out[c] = x
-            continue
-        zero = x == 0
-        masked = zero.mean() >= _ZERO_BACKGROUND and not zero.all() and how != "minmax"
-        values = x[~zero] if masked else x
-        if how == "zscore":
-            std = float(values.std())
-            y = (x - float(values.mean())) / (std if std > 1e-8 else 1.0)
-        else:
-            lo, hi = ((float(values.min()), float(values.max())) if how == "minmax"
-                      else tuple(float(v) for v in np.percentile(values, [0.5, 99.5])))
-            y = np.clip((x - lo) / (hi - lo if hi - lo > 1e-8 else 1.0), 0.0, 1.0)
-        out[c] = np.where(zero, 0.0, y) if masked else y
-    return out
-
-
-def _grid_image(array: np.ndarray, grid: dict, kind: str) -> Image:
-    return Image(array, spacing=grid["spacing"], origin=grid["origin"],
-                 direction=grid["direction"], kind=kind)
-
-
-def _crop_grid(info: dict) -> dict:
-    """The input grid restricted to the crop box."""
-    lo = [a for a, _ in info["crop"]] if info["crop"] else [0] * len(info["shape"])
-    origin = np.asarray(info["origin"]) + np.asarray(info["direction"]) @ (
-        np.asarray(info["spacing"]) * np.asarray(lo, dtype=float))
-    shape = [b - a for a, b in info["crop"]] if info["crop"] else list(info["shape"])
-    return {"shape": shape, "spacing": list(info["spacing"]), "origin": origin.tolist(),
-            "direction": info["direction"]}
-
-
-def _to_grid(array: np.ndarray, info: dict, kind: str) -> np.ndarray:
-    """A ``(C, *input)`` array on the input grid -> cropped and resampled like the image."""
-    if info["crop"]:
-        array = array[(slice(None), *(slice(a, b) for a, b in info["crop"]))]
-    if not info["resampled"]:
-        return np.ascontiguousarray(array)
-    src, ref = _crop_grid(info), _grid_image(np.zeros(info["grid"]["shape"], np.uint8),
-                                             info["grid"], "label")
-    return np.stack([resample(_grid_image(a, src, kind), reference=ref).array for a in array])
-
-
-def preprocess_image(image: Image | Sequence[Image], cfg: DataConfig) -> tuple[np.ndarray, dict]:
-    """Channels first, crop, normalise, resample: what training and inference apply.
-
-    Parameters
-    ----------
-    image : Image or sequence of Image
-        The image, or one image per contrast of ``cfg.contrasts`` (same grid),
-        stacked as channels in that order.
-    cfg : DataConfig
-
-    Returns
-    -------
-    array : numpy.ndarray
-        ``float32 (C, *spatial)`` on the preprocessed grid.
-    info : dict
-        JSON-ready: the input ``shape``, ``spacing``, ``origin``, ``direction``,
-        the ``crop`` box (``[[lo, hi], ...]`` or None), ``resampled``, the output
-        ``grid`` and ``slice_axis`` (the axis 2D models slice along, or None).
-
-    Raises
-    ------
-    InvalidArgumentError
-        A 2D image for a 3D model, a spacing or channel selection that does not
-        fit (naming the file).
-    """
-    images = [image] if isinstance(image, Image) else list(image)
-    first = images[0]
-    for other in images[1:]:
-        check_same_grid(first, other)
-    if cfg.dims == 3 and first.spatial_ndim != 3:
-        raise InvalidArgumentError(f"a {first.spatial_ndim}D image cannot feed a 3D model "
-                                   "(data.dims: 3)", path=_path(first))
-    slice_axis = _resolve_slice_axis(cfg, first)
-    array = _channels_first(images, cfg)
-    info = {"shape": list(first.shape), "spacing": list(first.spacing),
-            "origin": list(first.origin), "direction": np.asarray(first.direction).tolist(),
-            "crop": None, "resampled": False, "slice_axis": slice_axis,
-            "channels": int(array.shape[0])}
-    if cfg.crop_foreground:
-        nonzero = np.argwhere(np.any(array != 0, axis=0))
-        if len(nonzero):
-            info["crop"] = [[int(a), int(b) + 1] for a, b in zip(nonzero.min(0), nonzero.max(0),
-                                                                 strict=True)]
-            array = array[(slice(None), *(slice(a, b) for a, b in info["crop"]))]
-    array = _normalize(array, cfg.normalize)
-    target = _target_spacing(cfg, first, slice_axis)
-    grid = _crop_grid(info)
-    if target is not None and not np.allclose(target, first.spacing, rtol=1e-6):
-        out = [resample(_grid_image(a, grid, "image"), spacing=target) for a in array]
-        array = np.stack([o.array for o in out]).astype(np.float32, copy=False)
-        grid = {"shape": list(out[0].shape), "spacing": list(out[0].spacing),
-                "origin": list(out[0].origin), "direction": grid["direction"]}
-        info["resampled"] = True
-    info["grid"] = grid
-    return np.ascontiguousarray(array, dtype=np.float32), info
-
-
-def restore_geometry(array: np.ndarray, info: dict, order: int = 0, *,
-                     fill: float | Sequence[float] = 0.0) -> np.ndarray:
-    """An output on the preprocessed grid back on the input's grid.
-
-    Parameters
-    ----------
-    array : numpy.ndarray
-        ``(*grid)`` or ``(C, *grid)``: a label map, probabilities...
-    info : dict
-        From :func:`preprocess_image`.
-    order : {0, 1}
-        0: nearest neighbour (integer labels); 1: linear (probabilities).
-    fill : float or sequence of float
-        Value outside the crop box (per channel with a sequence, e.g. 1 for
-        the background probability).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(*input)`` or ``(C, *input)``, the dtype of ``array``.
-    """
-    nd = len(info["shape"])
-    squeeze = array.ndim == nd
-    stack = array[None] if squeeze else array
-    if order not in (0, 1):
-        raise InvalidArgumentError(f"order must be 0 or 1, got {order!r}")
-    if order == 0 and not np.issubdtype(stack.dtype, np.integer):
-        raise InvalidArgumentError("order=0 restores integer label maps; use order=1 for floats")
-    if list(stack.shape[1:]) != list(info["grid"]["shape"]):
-        raise InvalidArgumentError(f"array of shape {array.shape} is not on the preprocessed "
-                                   f"grid {tuple(info['grid']['shape'])}")
-    if info["resampled"]:
-        ref = _grid_image(np.zeros(_crop_grid(info)["shape"], np.uint8), _crop_grid(info),
-                          "label")
-        kind = "label" if order == 0 else "image"
-        stack = np.stack([resample(_grid_image(a, info["grid"], kind), reference=ref).array
-                          for a in stack]).astype(array.dtype, copy=False)
-    if info["crop"]:
-        fills = np.broadcast_to(np.asarray(fill, dtype=np.float64), (stack.shape[0],))
-        full = np.empty((stack.shape[0], *info["shape"]), dtype=stack.dtype)
-        full[...] = fills.reshape(-1, *([1] * nd)).astype(stack.dtype)
-        full[(slice(None), *(slice(a, b) for a, b in info["crop"]))] = stack
-        stack = full
-    return stack[0] if squeeze else stack
 
 
 # ----------------------------------------------------------------------------- cases
@@ -372,7 +169,7 @@ def read_volume(case: Case, cfg: DataConfig, *, stats: dict | None = None) -> Vo
     label = None
     if names:
         raw = _read_label(case, cfg, images[0], names)
-        label = _to_grid(raw, info, "image" if cfg.soft_labels else "label")
+        label = to_grid(raw, info, "image" if cfg.soft_labels else "label")
         label = np.clip(label, 0, 1).astype(np.float32) if cfg.soft_labels else label[0].astype(
             np.uint8)
     if stats is not None:

@@ -193,6 +193,9 @@ def _overlap_loss(cfg: Config, activation: str) -> torch.nn.Module:
 def build_loss(cfg: Config) -> LossFn:
     """The loss of ``cfg.loss`` for the model of ``cfg.model``: ``loss(logits, target)``.
 
+    With ``loss.binarize`` (soft labels), the targets are thresholded at that
+    value first: the conventional hard training SoftSeg is compared with.
+
     Parameters
     ----------
     cfg : Config
@@ -204,6 +207,20 @@ def build_loss(cfg: Config) -> LossFn:
         ``(logits (B, K, *sp), target) -> scalar Tensor``; ``target`` is class
         indices ``(B, 1, *sp)`` or soft labels ``(B, n_classes, *sp)``.
     """
+    loss = _build_loss(cfg)
+    threshold = cfg.loss.binarize
+    if threshold is None:
+        return loss
+
+    def on_binarized(logits, target):
+        if torch.is_floating_point(target):
+            target = (target >= threshold).to(target.dtype)
+        return loss(logits, target)
+
+    return on_binarized
+
+
+def _build_loss(cfg: Config) -> LossFn:
     name, activation = cfg.loss.name, cfg.model.final_activation
     n_out = cfg.n_classes + (1 if activation == "softmax" else 0)
 

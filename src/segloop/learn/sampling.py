@@ -51,8 +51,8 @@ from segloop.learn.config import Config
 from segloop.learn.data import Volume
 from segloop.learn.transforms import build_augmentation
 
-__all__ = ["EvalItems", "TrainSamples", "make_loader", "patch_shape", "samples_per_epoch",
-           "size_multiple"]
+__all__ = ["EvalItems", "TrainSamples", "crop_padded", "make_loader", "patch_shape",
+           "samples_per_epoch", "size_multiple"]
 
 _MAX_INDEX = 100_000  # foreground voxel positions kept per (volume, class)
 _DEFAULT_3D = 96
@@ -89,8 +89,16 @@ def patch_shape(config: Config, volumes: Sequence[Volume]) -> tuple[int, ...]:
     return tuple(_round_up(int(s), m) for s in size)
 
 
-def _crop(array: np.ndarray, lo: Sequence[int], size: Sequence[int]) -> np.ndarray:
-    """``array[..., lo:lo + size]`` over the trailing axes, zero-padded outside."""
+def crop_padded(array: np.ndarray, lo: Sequence[int], size: Sequence[int]) -> np.ndarray:
+    """``array[..., lo:lo + size]`` over the trailing axes, zero-padded outside.
+
+    ``lo`` may be negative and ``lo + size`` beyond the array (padding).
+
+    Examples
+    --------
+    >>> crop_padded(np.arange(1, 5).reshape(2, 2), [-1, 1], [3, 2]).tolist()
+    [[0, 0], [2, 0], [4, 0]]
+    """
     lead = array.ndim - len(size)
     out = np.zeros(array.shape[:lead] + tuple(size), dtype=array.dtype)
     src, dst = [slice(None)] * lead, [slice(None)] * lead
@@ -182,9 +190,9 @@ class TrainSamples(Dataset):
         lo = []
         for c, n, total in zip(centre, self.patch, image.shape[1:], strict=True):
             lo.append(min(max(c - n // 2, 0), total - n) if total >= n else -((n - total) // 2))
-        out = {"image": _crop(image, lo, self.patch), "foreground": fg}
+        out = {"image": crop_padded(image, lo, self.patch), "foreground": fg}
         if label is not None:
-            out["label"] = _crop(label, lo, self.patch)
+            out["label"] = crop_padded(label, lo, self.patch)
         return out
 
     def __getitem__(self, k: int) -> dict:
@@ -244,10 +252,10 @@ class EvalItems(Dataset):
             image = _take_slice(image, axis, s, 1)
             label = None if label is None else _take_slice(label, axis, s, 1)
         size = self.shape(i)
-        out = {"image": torch.from_numpy(_crop(image, [0] * len(size), size)),
+        out = {"image": torch.from_numpy(crop_padded(image, [0] * len(size), size)),
                "id": vol.id, "index": s, "shape": torch.tensor(image.shape[1:])}
         if label is not None:
-            lab = _crop(label, [0] * len(size), size)
+            lab = crop_padded(label, [0] * len(size), size)
             out["label"] = torch.from_numpy(lab.astype(np.float32) if self.soft
                                             else lab.astype(np.int64))
         return out

@@ -5,17 +5,18 @@
 1. **set up**: seeds (``training.seed``; every epoch reseeds from (seed, epoch),
    so a resumed epoch draws the same samples), deterministic algorithms,
    threads (``training.threads``, 0: one per core), device (CUDA when present
-   with ``training.device: auto``); the data (:func:`segloop.learn.data.prepare_data`),
-   network, loss (:func:`segloop.learn.losses.build_loss`), optimiser and
-   schedule (cosine / poly per iteration, linear warm-up);
+   with ``training.device: auto``), optimiser and schedule (cosine / poly per
+   iteration, linear warm-up) of :mod:`segloop.learn.optim`; the data
+   (:func:`segloop.learn.data.prepare_data`), network and loss
+   (:func:`segloop.learn.losses.build_loss`);
 2. **start**: resume from ``OUTPUT_DIR/last.pt`` when it exists and
    ``training.resume`` (weights, optimiser, schedule, history, elapsed time; a
    checkpoint of another architecture is refused), else ``training.init_from``
-   (the tensors whose names and shapes match);
+   (the tensors whose names and shapes match): :mod:`segloop.learn.resume`;
 3. **epochs**: a progress line per epoch (loss, validation Dice, seconds,
    samples/s, seconds waiting for the loader); validation Dice every
    ``training.val_every`` epochs on whole slices / volumes (sliding window
-   for 3D, as :mod:`segloop.learn.predict` does); ``last.pt`` after every epoch,
+   for 3D; :mod:`segloop.learn.scoring`); ``last.pt`` after every epoch,
    ``best.pt`` on a better validation Dice; ``metrics.csv``, TensorBoard
    scalars and ``learning_curves.png``. Training stops after ``training.epochs``,
    at the ``training.max_minutes`` budget (checked between iterations; the
@@ -39,250 +40,41 @@ From the command line::
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
-import random
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
-from torch.utils import deterministic
 
 from segloop.errors import InvalidArgumentError
 from segloop.learn.checkpoint import load_checkpoint, save_checkpoint
 from segloop.learn.config import Config, to_dict
 from segloop.learn.data import prepare_data
-from segloop.learn.evaluate import soft_dice
 from segloop.learn.history import TensorBoard, plot_curves, replace_file, write_csv
 from segloop.learn.losses import build_loss
 from segloop.learn.networks import build_network
-from segloop.learn.predict import Predictor, slice_axis_index
+from segloop.learn.optim import (
+    build_optimizer,
+    build_scheduler,
+    deterministic_runtime,
+    epoch_seed,
+    seed_all,
+    select_device,
+)
+from segloop.learn.predict import Predictor
+from segloop.learn.resume import start_state, training_checkpoint
 from segloop.learn.sampling import make_loader
-from segloop.metrics import dice as mask_dice
+from segloop.learn.scoring import score_cases, summarize
 
-__all__ = ["STOP_REASONS", "build_optimizer", "build_scheduler", "infer_volume", "score_cases",
-           "summarize", "train", "train_step"]
+__all__ = ["STOP_REASONS", "train", "train_step"]
+
 
 #: Values of ``stopped`` in ``metrics.json`` (an interrupted run writes no metrics: it
 #: raises ``KeyboardInterrupt`` and resumes later).
 STOP_REASONS = ("epochs", "max_minutes", "early_stopping")
-
-
-# ----------------------------------------------------------------------------- set-up
-
-
-def _epoch_seed(seed: int, epoch: int) -> int:
-    return int(np.random.SeedSequence([seed & 0xFFFFFFFF, epoch]).generate_state(1)[0])
-
-
-def _seed_all(seed: int) -> None:
-    # the global generators, for third-party code that draws from them (MONAI transforms...)
-    random.seed(seed)
-    np.random.seed(seed % 2**32)  # noqa: NPY002
-    torch.manual_seed(seed)
-
-
-def _device(cfg: Config) -> torch.device:
-    wanted = cfg.training.device
-    if wanted == "cuda" and not torch.cuda.is_available():
-        raise InvalidArgumentError("training.device: cuda asked for but no CUDA device is "
-                                   "available (use auto or cpu)")
-    return torch.device("cuda" if wanted != "cpu" and torch.cuda.is_available() else "cpu")
-
-
-@contextlib.contextmanager
-def _runtime(cfg: Config):
-    """Threads and deterministic algorithms for the run; the global settings are restored."""
-    threads = cfg.training.threads or os.cpu_count() or 1
-    old = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
-           torch.is_deterministic_algorithms_warn_only_enabled(),
-           torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic,
-           deterministic.fill_uninitialized_memory)
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    # filling every new buffer with NaN (a debugging aid of the deterministic mode) costs up
-    # to a quarter of a CPU training step and changes no result
-    deterministic.fill_uninitialized_memory = False
-    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
-    try:
-        yield threads
-    finally:
-        torch.set_num_threads(old[0])
-        torch.use_deterministic_algorithms(old[1], warn_only=old[2])
-        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = old[3], old[4]
-        deterministic.fill_uninitialized_memory = old[5]
-
-
-def build_optimizer(cfg: Config, params) -> torch.optim.Optimizer:
-    """The optimiser of ``cfg.optim`` (Adam, AdamW or SGD with Nesterov momentum)."""
-    o = cfg.optim
-    if o.name == "sgd":
-        return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, nesterov=o.momentum > 0,
-                               weight_decay=o.weight_decay)
-    kind = torch.optim.Adam if o.name == "adam" else torch.optim.AdamW
-    return kind(params, lr=o.lr, weight_decay=o.weight_decay)
-
-
-def build_scheduler(cfg: Config, optimizer, *, steps_per_epoch: int):
-    """A per-iteration schedule: linear warm-up, then cosine, poly (power 0.9) or constant.
-
-    Examples
-    --------
-    >>> from segloop.learn.config import load_config
-    >>> cfg = load_config({"data": {"path": "x"}, "training": {"epochs": 4},
-    ...                    "optim": {"lr": 1.0, "warmup_epochs": 1, "schedule": "cosine"}})
-    >>> opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
-    >>> sched = build_scheduler(cfg, opt, steps_per_epoch=2)
-    >>> lrs = []
-    >>> for _ in range(8):
-    ...     lrs.append(round(opt.param_groups[0]["lr"], 3)); opt.step(); sched.step()
-    >>> lrs
-    [0.5, 1.0, 1.0, 0.933, 0.75, 0.5, 0.25, 0.067]
-    """
-    o = cfg.optim
-    total = max(1, cfg.training.epochs * steps_per_epoch)
-    warm = min(o.warmup_epochs * steps_per_epoch, total - 1)
-
-    def factor(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        t = min(1.0, (step - warm) / max(1, total - warm))
-        if o.schedule == "cosine":
-            return 0.5 * (1.0 + math.cos(math.pi * t))
-        if o.schedule == "poly":
-            return (1.0 - t) ** 0.9
-        return 1.0
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-# ------------------------------------------------------------------------ checkpoints
-
-
-def _architecture(cfg: Config, in_channels: int) -> dict:
-    """What decides the network's tensors (dropout does not)."""
-    model = {k: v for k, v in to_dict(cfg)["model"].items() if k != "dropout"}
-    return {**{f"model.{k}": v for k, v in model.items()},
-            "data.dims": cfg.data.dims, "data.classes": list(cfg.data.classes),
-            "in_channels": int(in_channels)}
-
-
-def _check_same_architecture(ck: dict, cfg: Config, in_channels: int, path: Path) -> None:
-    theirs = _architecture(ck["config"], ck.get("in_channels", 1))
-    ours = _architecture(cfg, in_channels)
-    for key, value in ours.items():
-        if theirs.get(key) != value:
-            raise InvalidArgumentError(
-                f"was trained with another architecture ({key}: {theirs.get(key)!r} there, "
-                f"{value!r} here); use another output.dir or set training.resume=false",
-                path=path)
-
-
-def _init_from(net, path, log) -> None:
-    ck = load_checkpoint(path)
-    own = net.state_dict()
-    fitting = {k: v for k, v in ck["model"].items() if k in own and own[k].shape == v.shape}
-    if not fitting:
-        raise InvalidArgumentError("training.init_from: no tensor of this checkpoint fits the "
-                                   "configured network", path=path)
-    net.load_state_dict(fitting, strict=False)
-    log(f"init_from {path}: loaded {len(fitting)} of {len(own)} tensors")
-
-
-def _rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(),  # noqa: NPY002
-             "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict | None) -> None:
-    if not state:
-        return
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])  # noqa: NPY002
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-# ---------------------------------------------------------------------------- scoring
-
-
-def infer_volume(predictor: Predictor, volume, *, tta: bool = False):
-    """Activated outputs ``(K, *spatial)`` of a pre-processed volume, and its slice axis.
-
-    A 2D model on a volume runs along the volume's own ``slice_axis`` (resolved
-    by the data pipeline from the image direction); the array is turned so
-    that the predictor's slicing axis is that one.
-    """
-    image = np.asarray(volume.image)
-    if predictor.dims != 2 or image.ndim != 4:
-        return predictor.infer(image, tta=tta), None
-    axis = getattr(volume, "slice_axis", None)
-    expected = slice_axis_index(predictor.config.data.slice_axis)
-    axis = expected if axis is None else int(axis)
-    if axis == expected:
-        return predictor.infer(image, tta=tta), axis
-    turned = np.moveaxis(image, 1 + axis, 1 + expected)
-    return np.moveaxis(predictor.infer(turned, tta=tta), 1 + expected, 1 + axis), axis
-
-
-def score_cases(predictor: Predictor, volumes, *, tta: bool = False) -> list[dict]:
-    """Per-case foreground Dice of ``predictor`` on pre-processed volumes.
-
-    Each case: ``id``, ``dice`` (mean over classes), ``per_class``
-    (:func:`segloop.metrics.dice` of the predicted label against the truth);
-    with soft labels the truth is thresholded at 0.5 for this hard Dice and
-    ``soft_dice`` / ``soft_per_class`` compare the probabilities with the soft
-    labels (:func:`soft_dice`). Cases without a label are skipped.
-    """
-    cfg = predictor.config
-    names, soft = list(cfg.data.classes), cfg.data.soft_labels
-    offset = 1 if cfg.model.final_activation == "softmax" else 0
-    cases = []
-    for volume in volumes:
-        if volume.label is None:
-            continue
-        probs, axis = infer_volume(predictor, volume, tta=tta)
-        label = predictor.to_label(probs, slice_axis=axis)
-        case = {"id": volume.id, "per_class": {}}
-        if soft:
-            case["soft_per_class"] = {}
-        for c, name in enumerate(names, start=1):
-            if soft:
-                truth = volume.label[c - 1]
-                case["soft_per_class"][name] = soft_dice(probs[c - 1 + offset], truth)
-                case["per_class"][name] = mask_dice(label == c, truth >= 0.5)
-            else:
-                case["per_class"][name] = mask_dice(label == c, volume.label == c)
-        case["dice"] = float(np.mean(list(case["per_class"].values())))
-        if soft:
-            case["soft_dice"] = float(np.mean(list(case["soft_per_class"].values())))
-        cases.append(case)
-    return cases
-
-
-def summarize(cases: list[dict], cfg: Config) -> dict:
-    """Means over cases: ``dice``, ``per_class`` (and ``soft_dice``, ``hard_dice`` when soft)."""
-    def mean(values):
-        values = list(values)
-        return float(np.mean(values)) if values else None
-
-    out = {"dice": mean(c["dice"] for c in cases),
-           "per_class": {n: mean(c["per_class"][n] for c in cases) for n in cfg.data.classes}}
-    if cfg.data.soft_labels:
-        out.update(hard_dice=out["dice"], soft_dice=mean(c["soft_dice"] for c in cases),
-                   soft_per_class={n: mean(c["soft_per_class"][n] for c in cases)
-                                   for n in cfg.data.classes})
-    out["per_case"] = cases
-    return out
 
 
 # ----------------------------------------------------------------------------- epochs
@@ -305,7 +97,7 @@ def train_step(forward, batch: dict, loss_fn, optimizer, device) -> float:
 def _run_epoch(run: dict, epoch: int, out_of_time) -> dict:
     """Train one epoch; the row of the history (``stopped_early`` when out of time)."""
     cfg, device = run["cfg"], run["device"]
-    _seed_all(_epoch_seed(cfg.training.seed, epoch))  # dropout etc.: the same on a resume
+    seed_all(epoch_seed(cfg.training.seed, epoch))  # dropout etc.: the same on a resume
     loader = run["loader"]
     if hasattr(loader.sampler, "set_epoch"):  # the samples of this epoch, also on a resume
         loader.sampler.set_epoch(epoch - 1)
@@ -364,42 +156,10 @@ def _stale(history: list[dict], best: dict | None) -> int:
 # ------------------------------------------------------------------------------ train
 
 
-def _checkpoint(run: dict, state: dict) -> dict:
-    return {"config": run["cfg"], "in_channels": run["data"].in_channels,
-            "model": run["net"].state_dict(), "optimizer": run["optimizer"].state_dict(),
-            "scheduler": run["scheduler"].state_dict(), "epoch": state["epoch"],
-            "best": state["best"], "elapsed": state["elapsed"],
-            "preprocess": run["data"].preprocess, "rng": _rng_state(),
-            "history": state["history"]}
-
-
 def _write_history(out: Path, history: list[dict]) -> None:
     write_csv(history, out / "metrics.csv")
     if history:
         plot_curves(history, out / "learning_curves.png")
-
-
-def _start(run: dict, out: Path, log) -> dict:
-    """The state to continue from: a resumed checkpoint, or a fresh start."""
-    cfg, last = run["cfg"], out / "last.pt"
-    state = {"epoch": 0, "best": None, "elapsed": 0.0, "history": []}
-    if cfg.training.resume and last.exists():
-        ck = load_checkpoint(last)
-        _check_same_architecture(ck, cfg, run["data"].in_channels, last)
-        run["net"].load_state_dict(ck["model"])
-        if ck.get("optimizer"):
-            run["optimizer"].load_state_dict(ck["optimizer"])
-        if ck.get("scheduler"):
-            run["scheduler"].load_state_dict(ck["scheduler"])
-        _set_rng_state(ck.get("rng"))
-        state = {"epoch": int(ck["epoch"]), "best": ck.get("best"),
-                 "elapsed": float(ck.get("elapsed") or 0.0),
-                 "history": [r for r in ck.get("history") or [] if r["epoch"] <= ck["epoch"]]}
-        log(f"resuming from {last} after epoch {state['epoch']} "
-            f"({state['elapsed'] / 60:.1f} min trained)")
-    elif cfg.training.init_from:
-        _init_from(run["net"], cfg.training.init_from, log)
-    return state
 
 
 def _loop(run: dict, state: dict, out: Path, log) -> str:
@@ -432,9 +192,9 @@ def _loop(run: dict, state: dict, out: Path, log) -> str:
                 state["best"] = {"dice": row["val_dice"], "epoch": epoch}
             row["elapsed"] = elapsed()
             state.update(epoch=epoch, elapsed=row["elapsed"], history=state["history"] + [row])
-            save_checkpoint(out / "last.pt", _checkpoint(run, state))
+            save_checkpoint(out / "last.pt", training_checkpoint(run, state))
             if improved:
-                save_checkpoint(out / "best.pt", _checkpoint(run, state))
+                save_checkpoint(out / "best.pt", training_checkpoint(run, state))
             _write_history(out, state["history"])
             tb.log(row)
             log(_progress(row, cfg.training.epochs, state["best"]))
@@ -450,8 +210,8 @@ def _loop(run: dict, state: dict, out: Path, log) -> str:
 
 
 def _setup(cfg: Config, log) -> dict:
-    device = _device(cfg)
-    _seed_all(cfg.training.seed)
+    device = select_device(cfg)
+    seed_all(cfg.training.seed)
     data = prepare_data(cfg, log=log)
     if not data.train:
         raise InvalidArgumentError("no training cases after the split (data.split)",
@@ -559,11 +319,11 @@ def train(cfg: Config, *, log=print) -> dict:
     ['best.pt', 'config.yaml', 'last.pt', 'learning_curves.png', 'metrics.csv', 'metrics.json']
     """
     out = Path(cfg.output.dir)
-    with _runtime(cfg) as threads:
+    with deterministic_runtime(cfg) as threads:
         run = _setup(cfg, log)
         replace_file(out / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
         log(f"output in {out}; {threads} threads")
-        state = _start(run, out, log)
+        state = start_state(run, out, log)
         try:
             stopped = _loop(run, state, out, log)
         except KeyboardInterrupt:

@@ -1,0 +1,134 @@
+"""The training checkpoint of a run: what it saves every epoch and where it starts from.
+
+:func:`training_checkpoint` is what ``OUTPUT_DIR/last.pt`` (every epoch) and
+``best.pt`` (on a better validation Dice) hold: the keys of
+:mod:`segloop.learn.checkpoint` plus the optimiser, the schedule, the RNG
+state, the best validation Dice, the elapsed time and the history.
+:func:`start_state` resumes from ``last.pt`` when it exists and
+``training.resume`` (weights, optimiser, schedule, RNG state, history, elapsed
+time; a checkpoint of another architecture is refused), else loads
+``training.init_from`` (the tensors whose names and shapes match), else starts
+afresh. Both take the ``run`` of :func:`segloop.learn.train.train`: a dict
+with ``cfg``, ``data`` (:class:`~segloop.learn.data.PreparedData`), ``net``,
+``optimizer`` and ``scheduler``.
+
+Examples
+--------
+>>> import pathlib, tempfile
+>>> import torch
+>>> from segloop.learn.config import load_config
+>>> from segloop.learn.data import PreparedData
+>>> from segloop.learn.networks import build_network
+>>> cfg = load_config({"data": {"path": "x"}, "model": {"channels": [4, 8]}})
+>>> net = build_network(cfg, in_channels=1)
+>>> opt = torch.optim.SGD(net.parameters(), lr=0.1)
+>>> run = {"cfg": cfg, "data": PreparedData([], [], [], 1, {}), "net": net, "optimizer": opt,
+...        "scheduler": torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)}
+>>> state = start_state(run, pathlib.Path(tempfile.mkdtemp()), print)  # nothing to resume
+>>> state
+{'epoch': 0, 'best': None, 'elapsed': 0.0, 'history': []}
+>>> sorted(training_checkpoint(run, state))  # doctest: +NORMALIZE_WHITESPACE
+['best', 'config', 'elapsed', 'epoch', 'history', 'in_channels', 'model', 'optimizer',
+ 'preprocess', 'rng', 'scheduler']
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from segloop.errors import InvalidArgumentError
+from segloop.learn.checkpoint import load_checkpoint
+from segloop.learn.config import Config, to_dict
+
+__all__ = ["start_state", "training_checkpoint"]
+
+
+def _architecture(cfg: Config, in_channels: int) -> dict:
+    """What decides the network's tensors (dropout does not)."""
+    model = {k: v for k, v in to_dict(cfg)["model"].items() if k != "dropout"}
+    return {**{f"model.{k}": v for k, v in model.items()},
+            "data.dims": cfg.data.dims, "data.classes": list(cfg.data.classes),
+            "in_channels": int(in_channels)}
+
+
+def _check_same_architecture(ck: dict, cfg: Config, in_channels: int, path: Path) -> None:
+    theirs = _architecture(ck["config"], ck.get("in_channels", 1))
+    ours = _architecture(cfg, in_channels)
+    for key, value in ours.items():
+        if theirs.get(key) != value:
+            raise InvalidArgumentError(
+                f"was trained with another architecture ({key}: {theirs.get(key)!r} there, "
+                f"{value!r} here); use another output.dir or set training.resume=false",
+                path=path)
+
+
+def _init_from(net, path, log) -> None:
+    ck = load_checkpoint(path)
+    own = net.state_dict()
+    fitting = {k: v for k, v in ck["model"].items() if k in own and own[k].shape == v.shape}
+    if not fitting:
+        raise InvalidArgumentError("training.init_from: no tensor of this checkpoint fits the "
+                                   "configured network", path=path)
+    net.load_state_dict(fitting, strict=False)
+    log(f"init_from {path}: loaded {len(fitting)} of {len(own)} tensors")
+
+
+def _rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(),  # noqa: NPY002
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict | None) -> None:
+    if not state:
+        return
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])  # noqa: NPY002
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def training_checkpoint(run: dict, state: dict) -> dict:
+    """The checkpoint of ``run`` after ``state["epoch"]`` (``state``: as :func:`start_state`)."""
+    return {"config": run["cfg"], "in_channels": run["data"].in_channels,
+            "model": run["net"].state_dict(), "optimizer": run["optimizer"].state_dict(),
+            "scheduler": run["scheduler"].state_dict(), "epoch": state["epoch"],
+            "best": state["best"], "elapsed": state["elapsed"],
+            "preprocess": run["data"].preprocess, "rng": _rng_state(),
+            "history": state["history"]}
+
+
+def start_state(run: dict, out: Path, log) -> dict:
+    """The state to continue from: a resumed checkpoint, or a fresh start.
+
+    ``{"epoch", "best", "elapsed", "history"}``: the last finished epoch (0
+    fresh), the best validation ``{"dice", "epoch"}`` or None, the seconds
+    trained and the history rows up to that epoch. ``log`` receives one line
+    when resuming or initialising.
+    """
+    cfg, last = run["cfg"], out / "last.pt"
+    state = {"epoch": 0, "best": None, "elapsed": 0.0, "history": []}
+    if cfg.training.resume and last.exists():
+        ck = load_checkpoint(last)
+        _check_same_architecture(ck, cfg, run["data"].in_channels, last)
+        run["net"].load_state_dict(ck["model"])
+        if ck.get("optimizer"):
+            run["optimizer"].load_state_dict(ck["optimizer"])
+        if ck.get("scheduler"):
+            run["scheduler"].load_state_dict(ck["scheduler"])
+        _set_rng_state(ck.get("rng"))
+        state = {"epoch": int(ck["epoch"]), "best": ck.get("best"),
+                 "elapsed": float(ck.get("elapsed") or 0.0),
+                 "history": [r for r in ck.get("history") or [] if r["epoch"] <= ck["epoch"]]}
+        log(f"resuming from {last} after epoch {state['epoch']} "
+            f"({state['elapsed'] / 60:.1f} min trained)")
+    elif cfg.training.init_from:
+        _init_from(run["net"], cfg.training.init_from, log)
+    return state
