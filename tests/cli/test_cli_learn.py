@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 
 import pytest
 import yaml
 
 import segloop.cli.main as cli_main
-import segloop.learn.train as train_module
+import segloop.learn.epoch as epoch_module
 from conftest import write_phantom_pairs
-
-
-@pytest.fixture(autouse=True)
-def _learn_commands(monkeypatch):
-    """Register the learn commands (until main.COMMANDS lists them)."""
-    if "learn" not in cli_main.COMMANDS:
-        monkeypatch.setattr(cli_main, "COMMANDS", (*cli_main.COMMANDS, "learn"))
 
 
 def _main(argv):
@@ -67,26 +62,59 @@ def test_config_check_resolves_and_names_a_bad_key(tmp_path, capsys):
 def test_train_writes_metrics_and_resumes_after_ctrl_c(tiny_config, tmp_path, capsys,
                                                        monkeypatch):
     config, sets = tiny_config
-    step = train_module.train_step
+    step = epoch_module.train_step
     calls = {"n": 0}
 
     def interrupted(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 3:  # first step of epoch 2
+        if calls["n"] in (1, 4):  # first step of epoch 1, then of epoch 2 (2 iterations each)
             raise KeyboardInterrupt
         return step(*args, **kwargs)
 
-    monkeypatch.setattr(train_module, "train_step", interrupted)
+    monkeypatch.setattr(epoch_module, "train_step", interrupted)
+    assert _main(["train", config, *sets]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted before the first epoch finished; nothing to resume (start again " \
+        "with: segloop train" in err and "last.pt" not in err
     assert _main(["train", config, *sets]) == 130
     captured = capsys.readouterr()
-    assert "resume with: segloop train" in captured.err and "epoch 1/2" in captured.out
-    monkeypatch.setattr(train_module, "train_step", step)
+    last = tmp_path / "run" / "last.pt"
+    assert f"interrupted; finished epochs are kept in {last}; resume with: segloop train " \
+        f"{config} --set data.path=" in captured.err and "epoch 1/2" in captured.out
+    assert "\r" not in captured.err  # not a terminal: no progress line
+    monkeypatch.setattr(epoch_module, "train_step", step)
     assert _main(["train", config, *sets]) == 0
     out = capsys.readouterr().out
     assert "resuming from" in out and "epoch 2/2" in out and "epoch 1/2" not in out
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert 0.0 <= metrics["dice"] <= 1.0 and metrics["epochs"] == 2
     assert metrics["stopped"] == "epochs"
+    # another optimiser on resume: refused in one line naming the key
+    assert _main(["train", config, *sets, "--set", "training.epochs=3", "--set",
+                  "optim.name=sgd"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{last}: was trained with other optimiser settings " \
+        "(optim.name: 'adamw' there, 'sgd' here)" in err
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_train_draws_a_progress_line_on_a_terminal(tiny_config, tmp_path, capsys, monkeypatch):
+    config, sets = tiny_config
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert _main(["train", config, *sets, "--set", "data.split.val=0"]) == 0
+    drawn = terminal.getvalue()
+    # each epoch: iteration 1 (the first draw) and 2 (its last), each erased before the
+    # epoch's line is printed
+    assert drawn.count("\repoch 1/2 [") == 2 and drawn.count("\repoch 2/2 [") == 2
+    assert "\repoch 1/2 [##########          ] 1/2  loss " in drawn
+    assert "\repoch 2/2 [####################] 2/2  loss " in drawn
+    assert "samples/s\x1b[K" in drawn and drawn.endswith("\r\x1b[K")
+    assert "epoch 1/2  loss" in capsys.readouterr().out
 
 
 def test_train_errors_are_one_line(tiny_config, tmp_path, capsys):

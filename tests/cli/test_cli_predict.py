@@ -13,21 +13,16 @@ from segloop.learn.config import load_config
 from segloop.learn.networks import build_network
 
 
-@pytest.fixture(autouse=True)
-def predict_registered(monkeypatch):
-    """The command is listed in segloop.cli.main.COMMANDS (added here until it is)."""
-    if "predict" not in cli_main.COMMANDS:
-        monkeypatch.setattr(cli_main, "COMMANDS", (*cli_main.COMMANDS, "predict"))
-
-
-def checkpoint(path, dims=2, data_path="x", **data):
+def checkpoint(path, dims=2, data_path="x", in_channels=1, inference=None, **data):
     cfg = load_config({"data": {"path": str(data_path), "dims": dims, **data},
                        "model": {"channels": [4, 8], "num_res_units": 0, "dropout": 0.2},
-                       "inference": {"roi_size": [8, 8, 8]} if dims == 3 else {},
+                       "inference": {**({"roi_size": [8, 8, 8]} if dims == 3 else {}),
+                                     **(inference or {})},
                        "output": {"dir": str(path.parent)}})
     torch.manual_seed(0)
-    net = build_network(cfg, in_channels=1)
-    return save_checkpoint(path, {"config": cfg, "in_channels": 1, "model": net.state_dict()})
+    net = build_network(cfg, in_channels=in_channels)
+    return save_checkpoint(path, {"config": cfg, "in_channels": in_channels,
+                                  "model": net.state_dict()})
 
 
 def test_predict_a_folder_with_soft_output_and_uncertainty(tmp_path, capsys):
@@ -101,7 +96,7 @@ def test_evaluate_model_mode_and_file_mode(tmp_path, capsys):
         write_image(Image(mask * 255, kind="label"), data / "labels" / f"{i}.png")
     ck = checkpoint(tmp_path / "run" / "best.pt", data_path=data, split={"test": 2, "val": 1})
     out = tmp_path / "eval"
-    assert cli_main.main(["evaluate", "--model", str(ck), "--out", str(out)]) == 0
+    assert cli_main.main(["evaluate", "--model", str(ck), "--out", str(out), "--no-tta"]) == 0
     printed = capsys.readouterr().out
     assert "\ntest: 2 cases, dice " in printed and "gallery.png" in printed
     metrics = json.loads((out / "metrics.json").read_text())
@@ -116,3 +111,52 @@ def test_evaluate_model_mode_and_file_mode(tmp_path, capsys):
     truth = data / "labels" / "0.png"
     assert cli_main.main(["evaluate", "--pred", str(truth), "--truth", str(truth)]) == 0
     assert "1.0000" in capsys.readouterr().out
+
+
+def test_predict_with_a_two_contrast_model_files_or_a_dataset_folder(tmp_path, capsys):
+    from segloop.learn.predict import load_model
+
+    ck = checkpoint(tmp_path / "m.pt", dims=3, in_channels=2, contrasts=["flair", "t1c"])
+    rng = np.random.default_rng(0)
+    images = {}
+    for case in ("p1", "p2"):
+        for name in ("Flair", "T1c"):
+            images[case, name] = Image(rng.random((6, 10, 9)).astype(np.float32),
+                                       spacing=(2.0, 1.0, 0.9))
+            write_image(images[case, name], tmp_path / "data" / case / f"{name}_x.nii.gz")
+        write_image(Image(np.zeros((6, 10, 9), np.uint8), kind="label", spacing=(2.0, 1.0, 0.9)),
+                    tmp_path / "data" / case / "OTMultiClass.nii.gz")
+    files = [str(tmp_path / "data" / "p1" / f"{n}_x.nii.gz") for n in ("Flair", "T1c")]
+    base = ["predict", "--model", str(ck), "--soft"]
+    assert cli_main.main([*base, "--input", *files, "--output", str(tmp_path / "a")]) == 0
+    assert cli_main.main([*base, "--input", files[0], "--input", files[1],
+                          "--output", str(tmp_path / "b")]) == 0
+    assert cli_main.main([*base, "--input", str(tmp_path / "data"),
+                          "--output", str(tmp_path / "c")]) == 0
+    assert capsys.readouterr().out.count("wrote ") == 2 + 2 + 4
+    expected = load_model(ck).predict([images["p1", "Flair"], images["p1", "T1c"]], soft=True)
+    for got in (tmp_path / "a" / "Flair_x_prob.nii.gz", tmp_path / "b" / "Flair_x_prob.nii.gz",
+                tmp_path / "c" / "p1_prob.nii.gz"):
+        np.testing.assert_allclose(read_image(got).array,
+                                   expected.probabilities.array[..., 1], atol=1e-5)
+    status = cli_main.main([*base, "--input", files[1], "--output", str(tmp_path / "d")])
+    err = capsys.readouterr().err
+    assert status == 1 and err.count("\n") == 1
+    assert "T1c_x.nii.gz: has 1 channel; the model (m.pt) takes 2 (data.contrasts: flair, t1c" \
+        in err
+
+
+def test_no_tta_switches_off_the_configs_test_time_augmentation(tmp_path):
+    from segloop.learn.predict import load_model
+
+    ck = checkpoint(tmp_path / "m.pt", inference={"tta": True})
+    image = Image(np.random.default_rng(1).random((12, 10)).astype(np.float32))
+    write_image(image, tmp_path / "x.nii.gz")
+    for flag, tta in (("--no-tta", False), ("--tta", True)):
+        out = tmp_path / flag
+        assert cli_main.main(["predict", "--model", str(ck), "--input", str(tmp_path / "x.nii.gz"),
+                              "--output", str(out), "--soft", flag]) == 0
+        expected = load_model(ck).predict(image, tta=tta, soft=True).probabilities.array[..., 1]
+        np.testing.assert_allclose(read_image(out / "x_prob.nii.gz").array, expected, atol=1e-6)
+    off = read_image(tmp_path / "--no-tta" / "x_prob.nii.gz").array
+    assert not np.allclose(off, read_image(tmp_path / "--tta" / "x_prob.nii.gz").array, atol=1e-4)

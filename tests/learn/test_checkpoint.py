@@ -1,11 +1,14 @@
 """Checkpoints: round trip, refusal of foreign, corrupt or mismatched files."""
 
+import random
+
+import numpy as np
 import pytest
 import torch
 
 from segloop.errors import CorruptFileError, FileMissingError
 from segloop.learn.checkpoint import load_checkpoint, restore_network, save_checkpoint
-from segloop.learn.config import load_config
+from segloop.learn.config import load_config, to_dict
 from segloop.learn.networks import build_network
 
 
@@ -64,3 +67,56 @@ def test_bad_config_inside_is_reported(tmp_path, cfg):
                                                "in_channels": 1, "model": net.state_dict()})
     with pytest.raises(CorruptFileError, match="m.pt: the checkpoint's config is not valid"):
         load_checkpoint(path)
+
+
+class _Payload:
+    """Pickles as a call that would write a file when unpickled."""
+
+    def __init__(self, target):
+        self.target = str(target)
+
+    def __reduce__(self):
+        return (open, (self.target, "w"))
+
+
+def test_a_checkpoint_holding_code_is_refused_without_running_it(tmp_path, cfg):
+    net = build_network(cfg, in_channels=1)
+    target = tmp_path / "pwned.txt"
+    torch.save({"format": "segloop-checkpoint", "version": 1, "config": to_dict(cfg),
+                "model": net.state_dict(), "extra": _Payload(target)}, tmp_path / "evil.pt")
+    with pytest.raises(CorruptFileError) as err:
+        load_checkpoint(tmp_path / "evil.pt")
+    assert not target.exists()
+    message = str(err.value)
+    assert message.startswith(f"{tmp_path / 'evil.pt'}: not a readable checkpoint (it holds "
+                              "Python objects, not only tensors and plain data: ")
+    assert "\n" not in message and "segloop does not run code from checkpoints" in message
+
+
+def test_numpy_values_and_paths_are_saved_as_plain_data(tmp_path, cfg):
+    net = build_network(cfg, in_channels=1)
+    path = save_checkpoint(tmp_path / "m.pt", {
+        "config": cfg, "model": net.state_dict(), "epoch": np.int64(3),
+        "best": {"dice": np.float64(0.75), "epoch": 3},
+        "history": [{"epoch": 1, "loss": np.float32(0.5), "spacing": np.array([1.0, 2.0])}],
+        "preprocess": {"cache": tmp_path / "cache"}})
+    ck = load_checkpoint(path)
+    assert ck["epoch"] == 3 and type(ck["epoch"]) is int
+    assert ck["best"] == {"dice": 0.75, "epoch": 3} and type(ck["best"]["dice"]) is float
+    assert ck["history"] == [{"epoch": 1, "loss": 0.5, "spacing": [1.0, 2.0]}]
+    assert ck["preprocess"] == {"cache": str(tmp_path / "cache")}
+    with pytest.raises(TypeError, match="checkpoint key 'best': object is not plain data"):
+        save_checkpoint(tmp_path / "x.pt", {"config": cfg, "best": object()})
+
+
+def test_old_checkpoints_with_a_numpy_rng_state_still_load(tmp_path, cfg):
+    """Earlier checkpoints kept random states (NumPy arrays); they load, the state is dropped."""
+    net = build_network(cfg, in_channels=1)
+    rng = {"python": random.getstate(), "numpy": np.random.get_state(),  # noqa: NPY002
+           "torch": torch.get_rng_state()}
+    torch.save({"format": "segloop-checkpoint", "version": 1, "config": to_dict(cfg),
+                "in_channels": 1, "model": net.state_dict(), "epoch": 2, "rng": rng},
+               tmp_path / "old.pt")
+    ck = load_checkpoint(tmp_path / "old.pt")
+    assert ck["epoch"] == 2 and "rng" not in ck
+    restore_network(ck)

@@ -74,3 +74,25 @@ def test_softseg_needs_a_regression_or_dice_loss():
     cfg = load_config(BASE, overrides=["model.final_activation=normrelu", "loss.name=adaptive_wing",
                                        "data.soft_labels=true"])
     assert cfg.model.final_activation == "normrelu" and cfg.data.soft_labels
+
+
+@pytest.mark.parametrize("override, key, expected", [
+    ("data.path=on", "data.path", "on"),  # YAML would read a bool
+    ("data.path=2024", "data.path", "2024"),
+    ("data.path=null", "data.path", "null"),  # a folder named null: path takes no None
+    ("data.split.by=yes", "data.split.by", "yes"),
+    ("data.layout=no", "data.layout", "no"),
+    ("data.label=1e3", "data.label", "1e3"),
+    ("data.label=[r1, r2]", "data.label", ["r1", "r2"]),  # lists stay lists
+    ("training.init_from=", "training.init_from", None),  # optional text: null is None
+    ("data.cache_dir=~", "data.cache_dir", None),
+    ("data.slice_axis=1", "data.slice_axis", 1),  # not a text key: YAML
+    ("training.resume=off", "training.resume", False),
+])
+def test_text_keys_keep_the_override_as_written(override, key, expected):
+    cfg = load_config(BASE, overrides=[override])
+    section, *rest = key.split(".")
+    value = getattr(cfg, section)
+    for part in rest:
+        value = getattr(value, part)
+    assert value == expected

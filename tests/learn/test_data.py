@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -9,10 +10,10 @@ import pytest
 
 from conftest import needs_shared, shared
 from segloop.data import phantom_2d, phantom_3d
-from segloop.errors import DatasetError, GeometryMismatchError, InvalidArgumentError
+from segloop.errors import DatasetError, GeometryMismatchError, InvalidArgumentError, SegloopError
 from segloop.io import Case, Image, open_dataset, write_image
-from segloop.learn.config import SplitConfig, load_config
-from segloop.learn.data import case_files, prepare_data, read_volume, select_cases, split_groups
+from segloop.learn.config import load_config
+from segloop.learn.data import case_files, prepare_data, read_volume, select_cases
 from segloop.learn.preprocess import preprocess_image, preprocess_settings, restore_geometry
 
 pytest.importorskip("torch")
@@ -46,9 +47,7 @@ def _case(tmp_path: Path, image: Image, label: Image | None = None, **kw) -> Cas
 def test_classes_map_label_values_in_dict_order(tmp_path):
     lab = np.array([[0, 1, 2, 3], [4, 4, 1, 0]] * 2, np.uint8)
     case = _case(tmp_path, Image(np.ones((4, 4), np.float32)), Image(lab, kind="label"))
-    stats = {}
-    vol = read_volume(case, _cfg(classes={"a": [2, 4], "b": [1], "c": [3]}).data, stats=stats)
-    assert stats["c1"]["shape"] == [4, 4] and stats["c1"]["seconds"] >= 0
+    vol = read_volume(case, _cfg(classes={"a": [2, 4], "b": [1], "c": [3]}).data)
     assert vol.label.dtype == np.uint8
     assert vol.label.tolist() == [[0, 2, 1, 3], [1, 1, 2, 0]] * 2
     assert vol.image.shape == (1, 4, 4) and vol.image.dtype == np.float32
@@ -201,41 +200,6 @@ def test_qubiq_soft_label_equals_numpy_mean_of_7_raters(tmp_path):
     assert 0 < np.count_nonzero((vol.label > 0) & (vol.label < 1))
 
 
-# ----------------------------------------------------------------------------- splitting
-def _cases(n_subjects: int, per: int = 2) -> list[Case]:
-    return [Case(f"c{s}_{k}", f"s{s:02d}", Path(f"{s}_{k}.png"), metadata={"site": f"x{s % 3}"})
-            for s in range(n_subjects) for k in range(per)]
-
-
-def test_split_keeps_groups_apart_and_is_deterministic():
-    cases = _cases(10)
-    parts = split_groups(cases, SplitConfig(test=0.2, val=0.1, seed=3))
-    assert {k: len(v) for k, v in parts.items()} == {"train": 14, "val": 2, "test": 4}
-    groups = {k: {c.subject for c in v} for k, v in parts.items()}
-    assert not groups["train"] & groups["test"] and not groups["val"] & groups["test"]
-    assert not groups["train"] & groups["val"]
-    assert split_groups(cases, SplitConfig(test=0.2, val=0.1, seed=3)) == parts
-    # the test split does not move when val changes
-    assert split_groups(cases, SplitConfig(test=0.2, val=3, seed=3))["test"] == parts["test"]
-    assert split_groups(cases, SplitConfig(test=0.2, val=0.1, seed=4))["test"] != parts["test"]
-
-
-def test_split_counts_lists_and_metadata_groups():
-    cases = _cases(6)
-    parts = split_groups(cases, SplitConfig(test=["s01", "c4_0"], val=1))
-    assert [c.id for c in parts["test"]] == ["c1_0", "c1_1", "c4_0", "c4_1"]
-    assert len(parts["val"]) == 2 and len(parts["train"]) == 6
-    by_site = split_groups(cases, SplitConfig(by="site", test=1, val=0))
-    assert len({c.metadata["site"] for c in by_site["test"]}) == 1
-    assert by_site["val"] == []
-    with pytest.raises(InvalidArgumentError, match=r"data.split.test: unknown ids \['nope'\]"):
-        split_groups(cases, SplitConfig(test=["nope"]))
-    with pytest.raises(InvalidArgumentError, match="no group left for training"):
-        split_groups(cases, SplitConfig(test=4, val=2))
-    with pytest.raises(InvalidArgumentError, match="data.split.by: 12 case"):
-        split_groups(cases, SplitConfig(by="scanner"))
-
-
 # ----------------------------------------------------------------------------- preparing
 def test_prepare_data_on_a_phantom_folder(tmp_path):
     root = _phantom_folder(tmp_path / "ds", n=8, subjects=4)
@@ -255,13 +219,31 @@ def test_prepare_data_on_a_phantom_folder(tmp_path):
     assert "cache 0 hits, 7 read" in logs[0]
 
 
-def test_a_dataset_without_labels_is_an_error_naming_the_folder(tmp_path):
-    root = _phantom_folder(tmp_path / "ds", n=2)
-    cfg = load_config({"data": {"path": str(root), "label": "mask"},
-                       "output": {"dir": str(tmp_path / "run")}})
-    with pytest.raises(DatasetError, match=r"ds: no labels found \(label 'mask'; labels "
-                                           r"present: label\)"):
+def _no_labels_error(tmp_path, **data) -> str:
+    cfg = load_config({"data": data, "output": {"dir": str(tmp_path / "run")}})
+    with pytest.raises(SegloopError) as err:
         prepare_data(cfg, log=lambda m: None)
+    assert "\n" not in str(err.value)
+    return str(err.value)
+
+
+def test_a_dataset_without_labels_says_which_is_missing_in_config_terms(tmp_path):
+    root = _phantom_folder(tmp_path / "ds", n=2)
+    assert _no_labels_error(tmp_path, path=str(root), label="mask") == (
+        f"{root}: no labels found to train on: no case has a 'mask' label (data.label picks "
+        "one of: label)")
+    assert _no_labels_error(tmp_path, path=str(root), contrasts=["flair"]) == (
+        f"{root}: no labels found to train on: no labelled case has the contrasts flair "
+        "(data.contrasts; present: none)")
+    shutil.rmtree(root / "labels")  # images only: no layout fits without data.layout
+    message = _no_labels_error(tmp_path, path=str(root))
+    assert message.startswith(f"{root}: no known dataset layout fits this folder (known: ")
+    assert message.endswith("name one with data.layout; a labels/ folder beside images/?)")
+    assert "--format" not in message
+    assert _no_labels_error(tmp_path, path=str(root), layout="pairs") == (
+        f"{root}: no labels found to train on: 2 cases (pairs layout), none with a label file")
+    assert _no_labels_error(tmp_path, path=str(root), layout="pair").startswith(
+        "data.layout: unknown layout 'pair'; known: ")
 
 
 @needs_shared("lgg_flair")

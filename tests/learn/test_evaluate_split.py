@@ -1,4 +1,4 @@
-"""Evaluation over a split: per-case scores, summary JSON, CSV, gallery."""
+"""Evaluation over a split: per-case scores, summary JSON, CSV, gallery (segloop.learn.evaluate)."""
 
 import csv
 import json
@@ -13,15 +13,10 @@ from segloop.io import Image, write_image
 from segloop.learn.checkpoint import save_checkpoint
 from segloop.learn.config import load_config
 from segloop.learn.data import Volume, prepare_data
-from segloop.learn.evaluate import (
-    evaluate_split,
-    evaluate_volumes,
-    score_case,
-    soft_dice,
-    truth_masks,
-)
+from segloop.learn.evaluate import evaluate_split, evaluate_volumes
 from segloop.learn.networks import Segmenter, build_network
 from segloop.learn.predict import Predictor
+from segloop.learn.scoring import score_case, score_cases, soft_dice, truth_masks
 
 
 def threshold_predictor(**cfg):
@@ -48,14 +43,15 @@ def test_score_case_exact_values():
     pred = np.zeros_like(truth)
     pred[2:6, 3:7] = 1  # shifted by one column
     pred[0, 9] = 1  # a false positive
-    row = score_case(pred, truth, classes=["lesion"], spacing=(1.0, 2.0))
+    row = score_case(pred, truth, classes=["lesion"], spacing=(1.0, 2.0), distances=True)
     c = row["classes"]["lesion"]
-    assert c["dice"] == pytest.approx(2 * 12 / (17 + 17))
+    assert row["per_class"]["lesion"] == pytest.approx(2 * 12 / (17 + 17)) == row["dice"]
     assert (c["n_truth"], c["n_pred"], c["tp_truth"], c["fp_pred"]) == (2, 2, 1, 1)
-    assert row["dice"] == c["dice"] and c["hd95"] > 0 and np.isfinite(c["assd"])
+    assert c["hd95"] > 0 and np.isfinite(c["assd"])
+    assert "classes" not in score_case(pred, truth, classes=["lesion"])  # Dice only
     two = score_case(np.array([[1, 2, 0]]), np.array([[1, 1, 2]]), classes=["a", "b"])
-    assert two["classes"]["a"]["dice"] == pytest.approx(2 / 3)
-    assert two["classes"]["b"]["dice"] == pytest.approx(0.0)
+    assert two["per_class"]["a"] == pytest.approx(2 / 3)
+    assert two["per_class"]["b"] == pytest.approx(0.0)
     assert two["dice"] == pytest.approx(1 / 3)
     with pytest.raises(InvalidArgumentError, match="prediction shape"):
         score_case(np.zeros((3, 3)), np.zeros((3, 4)), classes=["a"])
@@ -68,9 +64,9 @@ def test_soft_truth_scores_hard_and_soft_dice():
     probs = np.stack([1 - soft[0], soft[0]])  # softmax output equal to the soft truth
     row = score_case(np.array([[0, 0, 1, 1]]), soft, classes=["brain"], probabilities=probs,
                      soft=True)
-    assert row["classes"]["brain"]["dice"] == 1.0
+    assert row["per_class"]["brain"] == 1.0
     expected = 2 * np.sum(soft ** 2) / (2 * np.sum(soft))
-    assert row["classes"]["brain"]["soft_dice"] == pytest.approx(expected)
+    assert row["soft_per_class"]["brain"] == pytest.approx(expected) == row["soft_dice"]
     assert soft_dice(np.zeros(3), np.zeros(3)) == 1.0
     with pytest.raises(InvalidArgumentError, match="soft label needs 2 channels"):
         truth_masks(soft, 2, soft=True)
@@ -91,8 +87,12 @@ def test_evaluate_volumes_writes_csv_json_gallery(tmp_path):
     result = evaluate_volumes(predictor, volumes(), tmp_path / "ev",
                               extra={"split": "test"})
     dices = [1.0, 2 * 30 / 72, 2 * 18 / 72]  # a 6x6 square shifted by 0, 1, 3 columns
-    assert [c["dice"] for c in result["cases"]] == pytest.approx(dices)
+    assert [c["dice"] for c in result["per_case"]] == pytest.approx(dices)
     assert result["dice"] == pytest.approx(np.mean(dices))
+    # the per-case Dice of training's metrics.json: the same function, the same values
+    trained = score_cases(predictor, volumes(), native=True)
+    assert [c["dice"] for c in trained] == [c["dice"] for c in result["per_case"]]
+    assert result["per_class"] == {"foreground": pytest.approx(np.mean(dices))}
     assert result["dice_pooled"] == pytest.approx(2 * (36 + 30 + 18) / (6 * 36))
     assert result["n_cases"] == 3 and result["split"] == "test"
     assert result["classes"]["foreground"]["lesions"]["tp_truth"] == 3
@@ -143,7 +143,7 @@ def test_evaluate_split_recreates_the_test_split(tmp_path):
                          {"config": cfg, "in_channels": 1, "model": net.state_dict()})
     result = evaluate_split(ck, "test", tmp_path / "eval", tta=True)
     test_ids = [v.id for v in prepare_data(cfg, log=lambda _: None).test]
-    assert [c["id"] for c in result["cases"]] == test_ids and len(test_ids) == 2
+    assert [c["id"] for c in result["per_case"]] == test_ids and len(test_ids) == 2
     assert result["checkpoint"] == str(ck) and 0.0 <= result["dice"] <= 1.0
     assert {"cases.csv", "metrics.json", "gallery.png"} <= {
         p.name for p in (tmp_path / "eval").iterdir()}

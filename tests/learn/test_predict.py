@@ -10,7 +10,12 @@ import torch
 from torch import nn
 
 from conftest import needs_shared, shared
-from segloop.errors import CorruptFileError, InvalidArgumentError, OutputExistsError
+from segloop.errors import (
+    CorruptFileError,
+    DatasetError,
+    InvalidArgumentError,
+    OutputExistsError,
+)
 from segloop.io import Image, read_image, write_image
 from segloop.learn.checkpoint import save_checkpoint
 from segloop.learn.config import load_config
@@ -265,3 +270,103 @@ def test_real_tiff_and_png_slices_keep_their_format_and_shape(tmp_path):
     gray = unet_checkpoint(tmp_path / "gray.pt", tiny_config(dims=2, normalize="zscore"))
     (out,) = predict_paths(gray, shared("em_isbi2012", "images", "0.png"), tmp_path / "out")
     assert out.name == "0_seg.png" and read_image(out, kind="label").shape == (512, 512)
+
+
+# ----------------------------------------------------------------------- several contrasts
+def contrast_predictor():
+    """Two contrasts (flair, t1c): p(foreground) = sigmoid(20 (t1c - 0.5)); flair is ignored."""
+    cfg = tiny_config(dims=3, contrasts=["flair", "t1c"], inference={"roi_size": [8, 8, 8]})
+    conv = nn.Conv3d(2, 2, 1)
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[:, 1] = torch.tensor([-10.0, 10.0]).view(2, 1, 1, 1)
+        conv.bias.copy_(torch.tensor([5.0, -5.0]))
+    return Predictor(Segmenter(conv, "softmax"), cfg, in_channels=2)
+
+
+def brats_like(root, cases=("p1", "p2"), shape=(6, 10, 12)):
+    """``<case>/{Flair,T1c}_x.nii.gz`` + ``OTMultiClass.nii.gz``: flair and t1c differ."""
+    flair, t1c = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+    flair[1:4, 2:6, 2:6] = 1.0
+    t1c[2:5, 4:9, 5:11] = 1.0
+    for case in cases:
+        geometry = {"spacing": (2.0, 0.9, 0.8), "origin": (5.0, -3.0, 1.0)}
+        write_image(Image(flair, **geometry), root / case / "Flair_x.nii.gz")
+        write_image(Image(t1c, **geometry), root / case / "T1c_x.nii.gz")
+        write_image(Image(t1c.astype(np.uint8), kind="label", **geometry),
+                    root / case / "OTMultiClass.nii.gz")
+    return flair, t1c
+
+
+def test_a_two_contrast_model_takes_one_file_per_contrast_in_the_config_order(tmp_path):
+    flair, t1c = brats_like(tmp_path / "data", cases=("p1",))
+    files = [tmp_path / "data" / "p1" / n for n in ("Flair_x.nii.gz", "T1c_x.nii.gz")]
+    predictor = contrast_predictor()
+    written = predict_paths(predictor, files, tmp_path / "out")
+    assert [p.name for p in written] == ["Flair_x_seg.nii.gz"]  # named after the first
+    label = read_image(written[0], kind="label")
+    np.testing.assert_array_equal(label.array, t1c.astype(np.uint8))  # read from t1c
+    assert label.spacing == pytest.approx((2.0, 0.9, 0.8))
+    swapped = predict_paths(predictor, files[::-1], tmp_path / "swapped")
+    np.testing.assert_array_equal(read_image(swapped[0], kind="label").array,
+                                  flair.astype(np.uint8))  # the config's order decides
+    with pytest.raises(InvalidArgumentError, match=r"Flair_x.nii.gz: has 1 channel; the model "
+                       r"takes 2 \(data.contrasts: flair, t1c; one image per contrast"):
+        predict_paths(predictor, files[0], tmp_path / "one")
+    with pytest.raises(InvalidArgumentError, match="3 input files; the model takes 2 "
+                       r"\(data.contrasts: flair, t1c\), one file per contrast"):
+        predict_paths(predictor, [*files, files[0]], tmp_path / "three")
+
+
+def test_a_two_contrast_model_predicts_the_cases_of_a_dataset_folder(tmp_path):
+    _, t1c = brats_like(tmp_path / "data")
+    predictor = contrast_predictor()
+    written = predict_paths(predictor, tmp_path / "data", tmp_path / "out", uncertainty=True,
+                            tta=True)
+    assert [p.name for p in written] == [
+        f"{c}_{t}.nii.gz" for c in ("p1", "p2") for t in ("seg", "entropy", "variance")
+    ] + ["uncertainty.json"]
+    for case in ("p1", "p2"):
+        label = read_image(tmp_path / "out" / f"{case}_seg.nii.gz", kind="label")
+        np.testing.assert_array_equal(label.array, t1c.astype(np.uint8))
+        assert label.origin == pytest.approx((5.0, -3.0, 1.0))
+    (tmp_path / "data" / "p2" / "T1c_x.nii.gz").unlink()  # a case without one contrast
+    with pytest.raises(DatasetError, match=r"^case p2 has no t1c image \(data.contrasts; "
+                       "has: flair\\)$"):
+        predict_paths(predictor, tmp_path / "data", tmp_path / "again")
+    loose = tmp_path / "loose"
+    write_image(Image(t1c), loose / "scan.nii.gz")
+    with pytest.raises(InvalidArgumentError, match="loose: a folder of single images; the "
+                       "model takes the contrasts flair, t1c"):
+        predict_paths(predictor, loose, tmp_path / "again")
+
+
+# ----------------------------------------------------------------------------- SoftSeg
+def normrelu_predictor(dims, **inference):
+    """normrelu of the logit 10 x + 0.05: a background voxel (x = 0) has a small positive logit."""
+    cfg = load_config({"data": {"path": "x", "normalize": "none", "dims": dims},
+                       "model": {"channels": [4, 8], "final_activation": "normrelu"},
+                       "loss": {"name": "mse"}, "inference": inference})
+    conv = (nn.Conv2d if dims == 2 else nn.Conv3d)(1, 1, 1)
+    with torch.no_grad():
+        conv.weight.fill_(10.0)
+        conv.bias.fill_(0.05)
+    return Predictor(Segmenter(conv, "normrelu"), cfg, in_channels=1)
+
+
+@pytest.mark.parametrize("tta", [False, True])
+def test_normrelu_is_normalised_over_the_whole_volume_not_per_slice_or_window(tta):
+    volume = np.zeros((1, 16, 8, 8), np.float32)
+    volume[0, 2:5, 2:6, 2:6] = 1.0  # foreground in the first slices / the first window only
+    expected = (10 * volume[0] + 0.05) / 10.05
+    slices = normrelu_predictor(2).infer(volume, tta=tta)  # 16 slices, batches of 4
+    windows = normrelu_predictor(3, roi_size=[8, 8, 8], overlap=0.0).infer(volume, tta=tta)
+    for probs in (slices, windows):
+        assert probs.shape == (1, 16, 8, 8) and probs.max() == pytest.approx(1.0)
+        assert probs[0, 8:].max() < 0.01  # background-only slices / window: not scaled to 1
+        np.testing.assert_allclose(probs[0], expected, atol=1e-5)
+    label = normrelu_predictor(2).to_label(slices)
+    np.testing.assert_array_equal(label, volume[0].astype(np.uint8))
+    samples = normrelu_predictor(2).samples(volume, tta=True)  # each pass normalised alone
+    assert samples.shape == (4, 1, 16, 8, 8)
+    np.testing.assert_allclose(samples.reshape(4, -1).max(axis=1), 1.0, atol=1e-6)

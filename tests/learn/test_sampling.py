@@ -1,4 +1,4 @@
-"""Training samples and evaluation items (segloop.learn.sampling)."""
+"""Training samples and their loader (segloop.learn.sampling)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ torch = pytest.importorskip("torch")
 from segloop.learn.config import load_config  # noqa: E402
 from segloop.learn.data import Volume  # noqa: E402
 from segloop.learn.sampling import (  # noqa: E402
-    EvalItems,
     TrainSamples,
     make_loader,
     patch_shape,
@@ -64,7 +63,7 @@ def test_foreground_classes_are_balanced():
 def test_2d_images_batches_shapes_dtypes_and_padding():
     cfg = _cfg({"patch_size": [30, 20]}, {"iterations_per_epoch": 3})
     assert patch_shape(cfg, [_volume()]) == (32, 20)  # multiple of 4 (3 levels)
-    loader = make_loader(cfg, [_volume(channels=2)], train=True, seed=0)
+    loader = make_loader(cfg, [_volume(channels=2)], seed=0)
     batches = list(loader)
     assert len(batches) == 3
     b = batches[0]
@@ -75,7 +74,7 @@ def test_2d_images_batches_shapes_dtypes_and_padding():
     small = _volume(shape=(21, 30), vid="s")
     cfg = _cfg(training={"iterations_per_epoch": 2})
     assert patch_shape(cfg, [small, _volume(shape=(40, 22))]) == (40, 32)
-    out = next(iter(make_loader(cfg, [small], train=True, seed=0)))
+    out = next(iter(make_loader(cfg, [small], seed=0)))
     assert out["image"].shape == (4, 1, 24, 32)
 
 
@@ -88,34 +87,17 @@ def test_2d_slices_of_volumes_along_the_slice_axis():
     sample = data.draw(0)
     assert sample["image"].shape == (1, 12, 16)  # (z, x) padded to a multiple of 4
     assert sample["label"].sum() == 2 * 4
-    items = EvalItems(cfg, [vol])
-    assert len(items) == 24
-    item = items[9]
-    assert item["index"] == 9 and item["shape"].tolist() == [10, 16]
-    np.testing.assert_array_equal(item["image"][:, :10].numpy(), vol.image[:, :, 9])
-    np.testing.assert_array_equal(item["label"][0, :10].numpy(), vol.label[:, 9])
+    centre = [data.draw(k) for k in range(24)]
+    assert all(s["foreground"] for s in centre)  # foreground_ratio 1: on the box's slices
 
 
-def test_3d_patches_and_whole_volume_evaluation():
+def test_3d_patches():
     vol = _volume(shape=(20, 50, 40), boxes=((slice(5, 9), slice(10, 20), slice(10, 20), 1),))
     cfg = _cfg({"dims": 3, "patch_size": [16, 32, 32], "foreground_ratio": 0.5})
     assert samples_per_epoch(cfg, [vol]) == 2 * 2 * 2
-    b = next(iter(make_loader(cfg, [vol], train=True, seed=1)))
+    b = next(iter(make_loader(cfg, [vol], seed=1)))
     assert b["image"].shape == (4, 1, 16, 32, 32) and b["label"].shape == (4, 1, 16, 32, 32)
     assert patch_shape(_cfg({"dims": 3}), [vol]) == (20, 52, 40)  # 96³ clipped, multiple of 4
-    ev = list(make_loader(cfg, [vol, _volume(shape=(8, 8, 8), vid="w")], train=False, seed=0))
-    assert [e["id"] for e in ev] == [["v"], ["w"]]
-    assert ev[0]["image"].shape == (1, 1, 20, 52, 40) and ev[0]["index"].tolist() == [-1]
-    assert ev[0]["shape"].tolist() == [[20, 50, 40]]
-    assert ev[0]["label"][0, 0, :, 50:].sum() == 0
-
-
-def test_evaluation_batches_consecutive_items_of_one_shape():
-    vols = [_volume((32, 32), vid="a"), _volume((32, 32), vid="b"), _volume((20, 20), vid="c")]
-    cfg = _cfg(training={"batch_size": 8})
-    batches = list(make_loader(cfg, vols, train=False, seed=0))
-    assert [b["id"] for b in batches] == [["a", "b"], ["c"]]
-    assert batches[0]["image"].shape == (2, 1, 32, 32) and batches[1]["image"].shape[-1] == 20
 
 
 def test_soft_labels_are_float_channels_in_0_1():
@@ -127,7 +109,7 @@ def test_soft_labels_are_float_channels_in_0_1():
                        "model": {"channels": [4, 8], "final_activation": "sigmoid"},
                        "training": {"iterations_per_epoch": 5, "batch_size": 4},
                        "augmentation": {"affine_prob": 1.0}})
-    labels = torch.cat([b["label"] for b in make_loader(cfg, [vol], train=True, seed=0)])
+    labels = torch.cat([b["label"] for b in make_loader(cfg, [vol], seed=0)])
     assert labels.dtype == torch.float32 and labels.shape == (20, 2, 24, 24)
     assert labels.min() >= 0 and labels.max() <= 1
     assert ((labels > 0.05) & (labels < 0.95)).any()  # not binarised
@@ -140,13 +122,13 @@ def test_batches_are_deterministic_epochs_differ_and_set_epoch_replays():
     def epochs(loader, n):
         return [torch.cat([b["image"] for b in loader]) for _ in range(n)]
 
-    one = epochs(make_loader(cfg, vols, train=True, seed=5), 2)
-    two = epochs(make_loader(cfg, vols, train=True, seed=5), 2)
+    one = epochs(make_loader(cfg, vols, seed=5), 2)
+    two = epochs(make_loader(cfg, vols, seed=5), 2)
     assert all(torch.equal(a, b) for a, b in zip(one, two, strict=True))
     assert not torch.equal(one[0], one[1])
-    other = epochs(make_loader(cfg, vols, train=True, seed=6), 1)
+    other = epochs(make_loader(cfg, vols, seed=6), 1)
     assert not torch.equal(one[0], other[0])
-    loader = make_loader(cfg, vols, train=True, seed=5)
+    loader = make_loader(cfg, vols, seed=5)
     loader.sampler.set_epoch(1)
     assert torch.equal(epochs(loader, 1)[0], one[1])
 
@@ -155,6 +137,6 @@ def test_workers_give_the_same_batches_as_the_main_process():
     vols = [_volume(vid="a"), _volume(vid="b", seed=3)]
     main = _cfg({"patch_size": [16, 16]}, {"iterations_per_epoch": 3})
     workers = _cfg({"patch_size": [16, 16]}, {"iterations_per_epoch": 3, "num_workers": 2})
-    a = [b["image"] for b in make_loader(main, vols, train=True, seed=2)]
-    b = [b["image"] for b in make_loader(workers, vols, train=True, seed=2)]
+    a = [b["image"] for b in make_loader(main, vols, seed=2)]
+    b = [b["image"] for b in make_loader(workers, vols, seed=2)]
     assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))

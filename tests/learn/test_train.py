@@ -12,6 +12,7 @@ import torch
 import yaml
 from scipy.ndimage import binary_dilation, binary_erosion
 
+import segloop.learn.epoch as epoch_module
 import segloop.learn.train as train_module
 from conftest import write_phantom_pairs
 from segloop.data import phantom_2d, phantom_3d
@@ -27,7 +28,7 @@ TINY = {"model": {"channels": [8, 16], "num_res_units": 0, "dropout": 0.0},
 
 def _config(data_path: Path, out: Path, **sections) -> dict:
     cfg = {"data": {"path": str(data_path), "split": {"test": 2, "val": 1}},
-           "training": {"epochs": 4, "batch_size": 4, "iterations_per_epoch": 5, "threads": 2},
+           "training": {"epochs": 4, "batch_size": 4, "iterations_per_epoch": 5, "threads": 1},
            "output": {"dir": str(out), "tensorboard": False}, **TINY}
     for name, values in sections.items():
         cfg[name] = {**cfg.get(name, {}), **values}
@@ -46,15 +47,28 @@ def pairs_2d(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def run_2d(pairs_2d, tmp_path_factory):
-    """One 4-epoch 2D run (shared by the tests that inspect its outputs)."""
+    """One 4-epoch 2D run (shared by the tests that inspect its outputs).
+
+    Also records the progress events and the order of the checkpoint saves.
+    """
     out = tmp_path_factory.mktemp("run2d")
     lines: list[str] = []
+    record = {"events": [], "saves": []}
+    save = train_module.save_checkpoint
+
+    def recording(path, content):
+        record["saves"].append((Path(path).name, content["epoch"]))
+        return save(path, content)
+
     cfg = load_config(_config(pairs_2d, out, output={"tensorboard": True}))
-    return cfg, train(cfg, log=lines.append), out, lines
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(train_module, "save_checkpoint", recording)
+        result = train(cfg, log=lines.append, progress=record["events"].append)
+    return cfg, result, out, lines, record
 
 
 def test_2d_training_learns_and_writes_its_outputs(run_2d):
-    cfg, result, out, lines = run_2d
+    cfg, result, out, lines, _ = run_2d
     history = load_checkpoint(out / "last.pt")["history"]
     losses = [r["loss"] for r in history]
     assert [r["epoch"] for r in history] == [1, 2, 3, 4]
@@ -74,15 +88,45 @@ def test_2d_training_learns_and_writes_its_outputs(run_2d):
     assert load_checkpoint(out / "best.pt")["epoch"] == result["best"]["epoch"]
     assert sum(line.startswith("epoch ") for line in lines) == 4
     assert "samples/s" in lines[-2] and "loader" in lines[-2]
+    # lr: the rate each epoch started with (cosine over 4 x 5 steps, no warm-up)
+    assert history[0]["lr"] == 0.01
+    assert history[1]["lr"] == pytest.approx(0.01 * 0.5 * (1 + np.cos(np.pi * 5 / 20)))
+
+
+def test_progress_reports_every_iteration_and_each_validation(run_2d):
+    _, _, out, _, record = run_2d
+    events, history = record["events"], load_checkpoint(out / "last.pt")["history"]
+    steps = [e for e in events if e["stage"] == "train"]
+    assert [(e["epoch"], e["iteration"]) for e in steps] == [
+        (epoch, i) for epoch in range(1, 5) for i in range(1, 6)]
+    assert all(e["iterations"] == 5 and e["epochs"] == 4 and e["samples_per_second"] > 0
+               for e in steps)
+    # the running loss of an epoch's last iteration is the epoch's loss
+    assert [e["loss"] for e in steps if e["iteration"] == 5] == pytest.approx(
+        [r["loss"] for r in history])
+    stages = [(e["stage"], e["epoch"]) for e in events if e["stage"] != "train"]
+    assert stages == [("validate", epoch) for epoch in range(1, 5)]
+    assert events.index({"stage": "validate", "epoch": 1, "epochs": 4}) == 5  # after epoch 1
+
+
+def test_best_is_saved_before_last(run_2d):
+    """A kill between the two saves leaves last.pt one epoch behind, never ahead of best.pt."""
+    _, result, _, _, record = run_2d
+    saves = record["saves"]
+    assert [s for s in saves if s[0] == "last.pt"] == [("last.pt", e) for e in range(1, 5)]
+    for i, (name, epoch) in enumerate(saves):
+        if name == "best.pt":
+            assert saves[i + 1] == ("last.pt", epoch)
+    assert ("best.pt", 1) in saves and ("best.pt", result["best"]["epoch"]) in saves
 
 
 def test_interrupted_run_resumes_at_the_next_epoch_exactly(run_2d, tmp_path, monkeypatch):
-    cfg, reference, _, _ = run_2d
+    cfg, reference, _, _, _ = run_2d
     raw = to_dict(cfg)
     raw["output"]["dir"] = str(tmp_path)
     raw["output"]["tensorboard"] = False
     calls = {"n": 0}
-    step = train_module.train_step
+    step = epoch_module.train_step
 
     def interrupted(*args, **kwargs):
         calls["n"] += 1
@@ -90,13 +134,16 @@ def test_interrupted_run_resumes_at_the_next_epoch_exactly(run_2d, tmp_path, mon
             raise KeyboardInterrupt
         return step(*args, **kwargs)
 
-    monkeypatch.setattr(train_module, "train_step", interrupted)
+    monkeypatch.setattr(epoch_module, "train_step", interrupted)
+    lines: list[str] = []
     with pytest.raises(KeyboardInterrupt):
-        train(load_config(raw), log=_quiet)
+        train(load_config(raw), log=lines.append)
     assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 1
     assert not (tmp_path / "metrics.json").exists()
+    assert lines[-1] == (f"interrupted: 1 finished epochs are in {tmp_path / 'last.pt'}; run "
+                         "the same command again to resume")
 
-    monkeypatch.setattr(train_module, "train_step", step)
+    monkeypatch.setattr(epoch_module, "train_step", step)
     lines: list[str] = []
     resumed = train(load_config(raw), log=lines.append)
     assert any("resuming from" in line and "after epoch 1" in line for line in lines)
@@ -121,6 +168,33 @@ def test_max_minutes_stops_cleanly_evaluates_and_saves(pairs_2d, tmp_path):
     assert ck["epoch"] == 1 and ck["history"][0]["samples"] == 4  # one iteration
     assert ck["history"][0]["val_dice"] is not None
     assert json.loads((tmp_path / "metrics.json").read_text())["stopped"] == "max_minutes"
+
+
+def test_ctrl_c_in_the_first_epoch_leaves_nothing_and_says_so(pairs_2d, tmp_path,
+                                                               monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(epoch_module, "train_step", interrupted)
+    lines: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        train(load_config(_config(pairs_2d, tmp_path)), log=lines.append)
+    assert lines[-1] == "interrupted during the first epoch: no epoch finished, nothing to resume"
+    assert not (tmp_path / "last.pt").exists() and not (tmp_path / "best.pt").exists()
+
+
+def test_a_budget_spent_as_the_last_epoch_ends_reports_epochs(pairs_2d, tmp_path):
+    """Every epoch done: ``epochs``; epochs left: ``max_minutes``, the last one validated."""
+    one = _config(pairs_2d, tmp_path / "one", training={"max_minutes": 1e-4, "epochs": 1,
+                                                        "iterations_per_epoch": 1})
+    assert train(load_config(one), log=_quiet)["stopped"] == "epochs"
+    two = _config(pairs_2d, tmp_path / "two", training={"max_minutes": 1e-4, "epochs": 2,
+                                                        "iterations_per_epoch": 1,
+                                                        "val_every": 5})
+    result = train(load_config(two), log=_quiet)
+    assert result["stopped"] == "max_minutes" and result["epochs"] == 1
+    history = load_checkpoint(tmp_path / "two" / "last.pt")["history"]
+    assert history[0]["samples"] == 4 and history[0]["val_dice"] is not None
 
 
 def test_early_stopping_counts_validations_without_improvement(pairs_2d, tmp_path):
@@ -194,6 +268,28 @@ def test_init_from_loads_the_tensors_that_fit(run_2d, pairs_2d, tmp_path):
     assert loaded and f"of {n_own} tensors" in loaded[0]
     n_loaded = int(loaded[0].split("loaded ")[1].split(" ")[0])
     assert 0 < n_loaded < n_own  # the output layer has another number of classes
+
+
+def test_resume_refuses_other_optimiser_settings_and_takes_more_epochs(run_2d, pairs_2d,
+                                                                       tmp_path):
+    shutil.copy(Path(run_2d[0].output.dir) / "last.pt", tmp_path / "last.pt")
+    for optim, change in [({"name": "sgd"}, "optim.name: 'adamw' there, 'sgd' here"),
+                          ({"lr": 0.5}, "optim.lr: 0.01 there, 0.5 here"),
+                          ({"schedule": "poly"}, "optim.schedule: 'cosine' there, 'poly' here"),
+                          ({"weight_decay": 0.0}, "optim.weight_decay: 0.0001 there, 0.0 here")]:
+        with pytest.raises(InvalidArgumentError) as err:
+            train(load_config(_config(pairs_2d, tmp_path, optim=optim)), log=_quiet)
+        assert str(err.value) == (f"{tmp_path / 'last.pt'}: was trained with other optimiser "
+                                  f"settings ({change}); use another output.dir or set "
+                                  "training.resume=false")
+    # more epochs continue the run (momentum means nothing to AdamW: not compared)
+    lines: list[str] = []
+    more = _config(pairs_2d, tmp_path, training={"epochs": 5}, optim={"momentum": 0.5})
+    result = train(load_config(more), log=lines.append)
+    assert any("resuming from" in line and "after epoch 4" in line for line in lines)
+    assert result["epochs"] == 5
+    history = load_checkpoint(tmp_path / "last.pt")["history"]
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4, 5]
 
 
 def test_other_architecture_and_corrupt_checkpoints_are_one_line_errors(run_2d, pairs_2d,

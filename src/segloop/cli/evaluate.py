@@ -43,7 +43,8 @@ left out of the means and counted).
 
 With --model CKPT --out DIR instead, a checkpoint of `segloop train` is
 evaluated on a split of its own dataset (re-created from its config, so the
-same test cases): per-case Dice, HD95, ASSD and lesion detection per class in
+same test cases; scored like training's metrics.json, on each case's native
+grid): per-case Dice, HD95, ASSD and lesion detection per class in
 DIR/cases.csv, the means (top-level "dice") in DIR/metrics.json, and the
 worst/median/best cases in DIR/gallery.png."""
 
@@ -101,7 +102,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                        help="folder for cases.csv, metrics.json and gallery.png")
     model.add_argument("--data", type=Path, metavar="DIR",
                        help="the dataset folder, if not the config's data.path")
-    model.add_argument("--tta", action="store_true", default=None,
+    model.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                        help="test-time augmentation (default: the config's inference.tta)")
     parser.set_defaults(func=run)
     return parser

@@ -5,9 +5,11 @@ starting config (to stdout without ``--out``; an existing file is kept unless
 ``--overwrite``, which keeps the old one as a numbered version).
 ``segloop config check CONFIG [--set KEY=VALUE ...]`` validates a config and
 prints it resolved. ``segloop train CONFIG [--set KEY=VALUE ...]`` trains,
-evaluates on the test split and writes ``OUTPUT_DIR/metrics.json``; Ctrl-C
-keeps the finished epochs in ``OUTPUT_DIR/last.pt`` and exits with status 130
-(run the same command again to resume).
+evaluates on the test split and writes ``OUTPUT_DIR/metrics.json``; it prints
+a line per epoch, and on a terminal (stderr a TTY) a progress line rewritten in
+place during the epoch (iteration i/N, running loss, samples/s); Ctrl-C keeps
+the finished epochs in ``OUTPUT_DIR/last.pt`` and exits with status 130 (run
+the same command again to resume).
 
 torch and MONAI (the ``learn`` extra) are imported inside the commands only.
 """
@@ -15,14 +17,17 @@ torch and MONAI (the ``learn`` extra) are imported inside the commands only.
 from __future__ import annotations
 
 import shlex
+import shutil
 import sys
+import time
+from pathlib import Path
 
 from segloop.errors import InvalidArgumentError
 
-__all__ = ["register", "run_check", "run_init", "run_train"]
+__all__ = ["ProgressLine", "register", "run_check", "run_init", "run_train"]
 
 _SET_HELP = ("override one key by its dotted name, e.g. training.max_minutes=20 or "
-             "data.path=/data/em (repeatable; VALUE is read as YAML)")
+             "data.path=/data/em (repeatable; VALUE is read as YAML, as text for text keys)")
 
 
 def register(sub) -> None:
@@ -101,6 +106,72 @@ def run_check(args) -> int:
     return 0
 
 
+class ProgressLine:
+    """The progress of an epoch on one terminal line, rewritten in place.
+
+    A ``progress`` callback of :func:`segloop.learn.train.train`; it redraws at
+    most every ``every`` seconds, and always on an epoch's last iteration and
+    on the first event after :meth:`clear` (which erases the line before other
+    output, such as the line of each epoch).
+
+    Examples
+    --------
+    >>> ProgressLine.text({"stage": "train", "epoch": 2, "epochs": 5, "iteration": 3,
+    ...                    "iterations": 10, "loss": 0.4567, "samples_per_second": 12.34})
+    'epoch 2/5 [######              ]  3/10  loss 0.4567  12.3 samples/s'
+    """
+
+    def __init__(self, stream, *, every: float = 0.2, width: int | None = None):
+        self.stream, self.every, self.width = stream, float(every), width
+        self.shown, self.last = False, -float("inf")
+
+    def __call__(self, event: dict) -> None:
+        """Draw ``event`` (see :func:`segloop.learn.train.train`)."""
+        now = time.monotonic()
+        last = event.get("stage") != "train" or event["iteration"] >= event["iterations"]
+        if now - self.last < self.every and not last:
+            return
+        self.last = now
+        width = self.width or shutil.get_terminal_size().columns
+        self.stream.write("\r" + self.text(event)[: max(width - 1, 10)] + "\x1b[K")
+        self.stream.flush()
+        self.shown = True
+
+    @staticmethod
+    def text(event: dict) -> str:
+        """The line for ``event``."""
+        head = f"epoch {event['epoch']}/{event['epochs']}"
+        if event.get("stage") != "train":
+            return f"{head} validating..."
+        i, n = event["iteration"], event["iterations"]
+        done = int(20 * i / n) if n else 20
+        count = f"{i:>{len(str(n))}}/{n}"
+        return (f"{head} [{'#' * done}{' ' * (20 - done)}] {count}  loss {event['loss']:.4f}  "
+                f"{event['samples_per_second']:.1f} samples/s")
+
+    def clear(self) -> None:
+        """Erase the progress line (before printing something else); the next event draws."""
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self.shown = False
+        self.last = -float("inf")
+
+
+def _interrupted(args, cfg) -> str:
+    """What Ctrl-C leaves behind and how to go on."""
+    again = " ".join(["segloop", "train", shlex.quote(args.config),
+                      *(f"--set {shlex.quote(s)}" for s in args.set)])
+    last = Path(cfg.output.dir) / "last.pt"
+    if not cfg.training.resume:
+        return f"segloop train: interrupted (training.resume is false: {again} starts afresh)"
+    if not last.exists():
+        return ("segloop train: interrupted before the first epoch finished; nothing to resume "
+                f"(start again with: {again})")
+    return (f"segloop train: interrupted; finished epochs are kept in {last}; resume with: "
+            f"{again}")
+
+
 def run_train(args) -> int:
     """Train from a config; 130 after Ctrl-C."""
     _learn_extra("train")
@@ -109,12 +180,21 @@ def run_train(args) -> int:
     cfg = load_config(args.config, overrides=args.set)
     from segloop.learn.train import train  # torch is imported here, after the config is valid
 
+    bar = ProgressLine(sys.stderr) if sys.stderr.isatty() else None
+
+    def log(line: str) -> None:
+        if bar is not None:
+            bar.clear()
+        print(line, flush=True)
+
     try:
-        train(cfg, log=lambda line: print(line, flush=True))
+        train(cfg, log=log, progress=bar)
     except KeyboardInterrupt:
-        again = " ".join(["segloop", "train", shlex.quote(args.config),
-                          *(f"--set {shlex.quote(s)}" for s in args.set)])
-        print(f"segloop train: interrupted; finished epochs are kept in "
-              f"{cfg.output.dir}/last.pt; resume with: {again}", file=sys.stderr)
+        if bar is not None:
+            bar.clear()
+        print(_interrupted(args, cfg), file=sys.stderr)
         return 130
+    finally:
+        if bar is not None:
+            bar.clear()
     return 0

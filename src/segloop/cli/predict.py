@@ -9,9 +9,12 @@ Examples
 >>> parser = argparse.ArgumentParser(prog="segloop")
 >>> _ = register(parser.add_subparsers(dest="command"))
 >>> args = parser.parse_args(["predict", "--model", "m.pt", "--input", "a.png",
-...                           "--output", "out", "--mc", "4"])
+...                           "--output", "out", "--mc", "4", "--no-tta"])
 >>> args.mc, args.soft, args.tta, args.func is run
-(4, False, None, True)
+(4, False, False, True)
+>>> parser.parse_args(["predict", "--model", "m.pt", "--input", "flair.nii.gz", "t1c.nii.gz",
+...                    "--output", "out"]).input
+[PosixPath('flair.nii.gz'), PosixPath('t1c.nii.gz')]
 """
 
 from __future__ import annotations
@@ -26,7 +29,12 @@ __all__ = ["register", "run"]
 
 _DESCRIPTION = """\
 Segment an image file, or every image file of a folder, with a checkpoint of
-`segloop train`. For each input NAME.EXT it writes NAME_seg.EXT (class
+`segloop train`. A model of several contrasts (data.contrasts, e.g. flair and
+t1c) takes one --input file per contrast in the config's order (--input
+flair.nii.gz t1c.nii.gz, or --input repeated), or a dataset folder whose cases
+have them (read as in training; outputs named by case id). A folder without
+loose image files is read as a dataset for any model. For each input NAME.EXT
+it writes NAME_seg.EXT (class
 indices: 0 background, i the i-th class of the config; the input's shape,
 spacing, origin and direction; NIfTI in, NIfTI out; PNG in, PNG out; JPEG
 gives PNG, HDF5 and DICOM give NIfTI). --soft adds NAME_prob.EXT (one class)
@@ -56,12 +64,14 @@ def register(subparsers) -> argparse.ArgumentParser:
         "uncertainty)", description=_DESCRIPTION)
     p.add_argument("--model", required=True, type=Path, metavar="CKPT",
                    help="checkpoint written by segloop train (best.pt, last.pt)")
-    p.add_argument("--input", required=True, type=Path, metavar="FILE|DIR",
-                   help="an image file, or a folder of image files")
+    p.add_argument("--input", required=True, type=Path, metavar="FILE|DIR", nargs="+",
+                   action="extend",
+                   help="an image file, a folder of image files or a dataset folder; or one "
+                   "file per contrast of the model, in the config's order")
     p.add_argument("--output", required=True, type=Path, metavar="DIR",
                    help="folder for the results (created)")
     p.add_argument("--soft", action="store_true", help="also write the probabilities")
-    p.add_argument("--tta", action="store_true", default=None,
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="test-time augmentation: average the flipped passes "
                    "(default: the config's inference.tta)")
     p.add_argument("--mc", type=_non_negative, default=0, metavar="N",
@@ -86,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
             raise InvalidArgumentError("--device cuda: no CUDA device is available")
     from segloop.learn.predict_files import predict_paths
 
-    written = predict_paths(args.model, args.input, args.output, soft=args.soft,
+    inputs = args.input[0] if len(args.input) == 1 else args.input
+    written = predict_paths(args.model, inputs, args.output, soft=args.soft,
                             tta=args.tta, mc=args.mc, uncertainty=args.uncertainty,
                             overwrite=args.overwrite, device=args.device,
                             read_options=read_options(args) | (

@@ -13,7 +13,7 @@ from segloop.io import Image, check_same_grid, read_image, write_image
 from segloop.io.describe import describe
 from segloop.metrics import label_metrics
 
-__all__ = ["step_baseline", "step_data", "step_phantom"]
+__all__ = ["multi_otsu_labels", "step_baseline", "step_data", "step_phantom"]
 
 
 def _rel(ctx, path) -> str:
@@ -60,7 +60,16 @@ def step_data(ctx) -> dict[str, Any]:
             "report": report}
 
 
-def _multi_otsu_labels(t1: np.ndarray, brain: np.ndarray) -> np.ndarray:
+def multi_otsu_labels(t1: np.ndarray, brain: np.ndarray) -> np.ndarray:
+    """CSF (1), grey (2) and white matter (3) by two Otsu thresholds of ``t1`` inside ``brain``.
+
+    Examples
+    --------
+    >>> t1 = np.repeat([[0.1], [0.5], [0.9]], 20, axis=1) + np.linspace(0, 0.05, 20)
+    >>> labels = multi_otsu_labels(t1, np.ones_like(t1, bool))
+    >>> labels.min(axis=1).tolist(), np.unique(labels).tolist()
+    ([1, 2, 3], [1, 2, 3])
+    """
     from skimage.filters import threshold_multiotsu
 
     values = t1[brain]
@@ -76,7 +85,7 @@ def step_baseline(ctx) -> dict[str, Any]:
     """Segment tissues by three-class Otsu thresholds and score against the tissue map."""
     mni = ctx.cache.get("mni") or load_mni152()
     brain = mni.brain.array.astype(bool)
-    pred = mni.tissue.with_array(_multi_otsu_labels(mni.t1.array, brain))
+    pred = mni.tissue.with_array(multi_otsu_labels(mni.t1.array, brain))
     path = ctx.path("baseline", "otsu_tissue.nii.gz")
     write_image(pred, path)
     scores = label_metrics(pred.array, mni.tissue.array, spacing=mni.t1.spacing,

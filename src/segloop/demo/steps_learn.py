@@ -85,7 +85,7 @@ def step_learn(ctx) -> dict[str, Any]:
         return {"skipped": "torch and monai are not installed (pip install 'segloop[learn]')",
                 "report": ["Skipped: the `learn` extra (torch, MONAI) is not installed; "
                            "`pip install 'segloop[learn]'` (make demo installs it)."]}
-    from segloop.demo.steps_data import _multi_otsu_labels
+    from segloop.demo.steps_data import multi_otsu_labels
     from segloop.learn.config import load_config
     from segloop.learn.predict import load_model
     from segloop.learn.predict_files import predict_paths
@@ -111,7 +111,7 @@ def step_learn(ctx) -> dict[str, Any]:
     truth = np.concatenate([read_image(root / "labels" / f"{t}.nii.gz", kind="label").array
                             for t in test_ids])
     t1 = np.concatenate([read_image(root / "images" / f"{t}.nii.gz").array for t in test_ids])
-    otsu = _multi_otsu_labels(t1, truth > 0)
+    otsu = multi_otsu_labels(t1, truth > 0)
     spacing = mni.t1.spacing
     unet_dice, otsu_dice = _dice_rows(pred, truth, spacing), _dice_rows(otsu, truth, spacing)
     first = test_ids[0]

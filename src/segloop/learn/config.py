@@ -30,13 +30,15 @@ segloop.learn.config.ConfigError: training.epoch: unknown key (known: ...)
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from segloop.errors import InvalidArgumentError
+from segloop.learn.overrides import apply_override, parse_overrides
 
 __all__ = ["AugmentConfig", "Config", "ConfigError", "DataConfig", "InferenceConfig",
            "LossConfig", "ModelConfig", "OptimConfig", "OutputConfig", "SplitConfig",
@@ -78,6 +80,8 @@ class DataConfig(_Section):
     soft_labels: bool = False  #: keep label values as floats in [0, 1] (mean of raters...)
     dims: Literal[2, 3] = 2  #: 2: slices (of volumes) or images; 3: volume patches
     slice_axis: Literal["axial", "coronal", "sagittal", 0, 1, 2] = "axial"
+    #: slice_axis: the array axis 0, 1 or 2 (z, y, x) that 2D models slice along; the names
+    #: are those axes (axial 0, coronal 1, sagittal 2), whatever the image's direction
     patch_size: list[PosInt] | None = None  #: training patch (None: whole slice / 96³ for 3D)
     spacing: list[Annotated[float, Field(gt=0)]] | None = None  #: resample to this (mm)
     normalize: Literal["zscore", "minmax", "percentile", "none"] = "zscore"
@@ -266,32 +270,6 @@ def _error(exc: ValidationError, source: str | None) -> ConfigError:
     return ConfigError(msg, path=source)
 
 
-def parse_overrides(overrides) -> list[tuple[list[str], Any]]:
-    """``["a.b=1", ...]`` as ``[(["a", "b"], 1), ...]`` (values parsed as YAML scalars/lists)."""
-    out = []
-    for item in overrides or []:
-        key, sep, value = str(item).partition("=")
-        if not sep or not key.strip() or any(not p for p in key.strip().split(".")):
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE with a dotted key")
-        try:
-            parsed = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
-            parsed = value
-        out.append((key.strip().split("."), parsed))
-    return out
-
-
-def _apply(raw: dict, parts: list[str], value) -> None:
-    node = raw
-    for i, part in enumerate(parts[:-1]):
-        nxt = node.setdefault(part, {})
-        if not isinstance(nxt, dict):
-            raise ConfigError(f"--set {'.'.join(parts)}: {'.'.join(parts[:i + 1])} is not a "
-                              "section")
-        node = nxt
-    node[parts[-1]] = value
-
-
 def _read(path: Path) -> dict:
     if not path.is_file():
         raise ConfigError("config file not found", path=path)
@@ -315,7 +293,8 @@ def load_config(source, *, overrides=None) -> Config:
     source : str, pathlib.Path, dict or Config
         A YAML/JSON file, or the config as a mapping.
     overrides : sequence of str, optional
-        ``KEY=VALUE`` items with dotted keys (``data.path=/x``, ``training.max_minutes=20``).
+        ``KEY=VALUE`` items with dotted keys (``data.path=/x``, ``training.max_minutes=20``);
+        values are read as YAML except for text keys (:mod:`segloop.learn.overrides`).
 
     Returns
     -------
@@ -333,11 +312,9 @@ def load_config(source, *, overrides=None) -> Config:
     else:
         where = Path(source)
         raw = _read(where)
-    import copy
-
     raw = copy.deepcopy(raw)
-    for parts, value in parse_overrides(overrides):
-        _apply(raw, parts, value)
+    for parts, value in parse_overrides(overrides, schema=Config):
+        apply_override(raw, parts, value)
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:

@@ -2,7 +2,7 @@
 
 :func:`prepare_data` opens ``data.path`` with :func:`segloop.io.open_dataset`,
 keeps the cases that have the configured contrasts and label(s), splits them
-by group (``data.split``) and reads each one through the cache of
+by group (``data.split``; :mod:`segloop.learn.splitting`) and reads each one through the cache of
 :mod:`segloop.learn.cache`, so that a second run (and every epoch) never
 re-reads the NIfTI/PNG/HDF5 files. Each case becomes a :class:`Volume`:
 
@@ -38,7 +38,6 @@ Examples
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +47,9 @@ import numpy as np
 from segloop.errors import DatasetError, InvalidArgumentError
 from segloop.io import Case, Image, check_same_grid, open_dataset
 from segloop.learn.cache import ArrayCache, cache_key
-from segloop.learn.config import Config, DataConfig, SplitConfig
+from segloop.learn.config import Config, DataConfig
 from segloop.learn.preprocess import preprocess_image, preprocess_settings, to_grid
+from segloop.learn.splitting import group_of, split_groups
 
 __all__ = ["PreparedData", "Volume", "case_files", "group_of", "label_names", "prepare_data",
            "read_volume", "select_cases", "split_groups"]
@@ -153,13 +153,8 @@ def _read_label(case: Case, cfg: DataConfig, image: Image, names: list[str]) -> 
     return maps[0] if len(maps) == 1 else np.mean(maps, axis=0, dtype=np.float32)
 
 
-def read_volume(case: Case, cfg: DataConfig, *, stats: dict | None = None) -> Volume:
-    """Read one case: its contrasts, its label(s), preprocessed (no cache).
-
-    ``stats``, when given, receives ``stats[case.id] = {"shape", "spacing",
-    "seconds"}`` of the input.
-    """
-    start = time.perf_counter()
+def read_volume(case: Case, cfg: DataConfig) -> Volume:
+    """Read one case: its contrasts, its label(s), preprocessed (no cache)."""
     sources = _contrast_sources(case, cfg)
     if sources is None:
         raise DatasetError(f"case {case.id} has none of data.contrasts {cfg.contrasts}")
@@ -172,9 +167,6 @@ def read_volume(case: Case, cfg: DataConfig, *, stats: dict | None = None) -> Vo
         label = to_grid(raw, info, "image" if cfg.soft_labels else "label")
         label = np.clip(label, 0, 1).astype(np.float32) if cfg.soft_labels else label[0].astype(
             np.uint8)
-    if stats is not None:
-        stats[case.id] = {"shape": info["shape"], "spacing": info["spacing"],
-                          "seconds": time.perf_counter() - start}
     return Volume(case.id, group_of(case, cfg.split.by) or "", array, label,
                   tuple(float(s) for s in info["grid"]["spacing"]), str(case.image),
                   info["slice_axis"], info)
@@ -186,84 +178,6 @@ def select_cases(cases: Sequence[Case], cfg: DataConfig) -> list[Case]:
               if _contrast_sources(c, cfg) is not None
               and (names := label_names(cfg, c)) and all(c.has_label(n) for n in names)]
     return chosen[: cfg.limit] if cfg.limit else chosen
-
-
-# ----------------------------------------------------------------------------- splitting
-def group_of(case: Case, by: str) -> str | None:
-    """The split group of ``case``: its subject, id, session, contrast or a metadata value."""
-    if by == "subject":
-        part = str(case.metadata.get("dataset", "."))
-        return case.subject if part == "." else f"{part}/{case.subject}"
-    if by in ("case", "id"):
-        return case.id
-    value = getattr(case, by) if by in ("session", "contrast") else case.metadata.get(by)
-    return None if value is None else str(value)
-
-
-def _pick(spec, name: str, order: list[str], total: int, owner: dict[str, str]) -> list[str]:
-    """Groups for split ``name`` taken from ``order`` (the shuffled groups still free)."""
-    if isinstance(spec, list):
-        unknown = [i for i in spec if i not in owner]
-        if unknown:
-            raise InvalidArgumentError(f"data.split.{name}: unknown ids {unknown[:10]} (neither "
-                                       "a group nor a case id)")
-        wanted = {owner[i] for i in spec}
-        taken = sorted(wanted - set(order))
-        if taken:
-            raise InvalidArgumentError(f"data.split.{name}: {taken[:10]} already in the test "
-                                       "split")
-        return [g for g in order if g in wanted]
-    if isinstance(spec, float):
-        if not 0 <= spec < 1:
-            raise InvalidArgumentError(f"data.split.{name}: a fraction in [0, 1) or a count of "
-                                       f"groups, got {spec}")
-        count = int(np.floor(spec * total + 0.5))
-        count = max(count, 1) if spec > 0 and total > 2 else count
-    else:
-        count = int(spec)
-    if not 0 <= count <= len(order):
-        raise InvalidArgumentError(f"data.split.{name}: {count} groups asked, {len(order)} left")
-    return order[:count]
-
-
-def split_groups(cases: Sequence[Case], split: SplitConfig) -> dict[str, list[Case]]:
-    """``{"train", "val", "test"}`` cases: no group in two splits, test fixed for a seed.
-
-    The sorted groups are shuffled with ``split.seed``; the test groups are taken
-    first (a fraction of all groups, a count, or listed group/case ids), then
-    the validation groups from the rest, so changing ``val`` never changes the
-    test split.
-
-    Examples
-    --------
-    >>> from pathlib import Path
-    >>> cases = [Case(f"c{i}", f"s{i // 2}", Path(f"{i}.png")) for i in range(10)]
-    >>> parts = split_groups(cases, SplitConfig(test=2, val=0.2))
-    >>> {k: len(v) for k, v in parts.items()}
-    {'train': 4, 'val': 2, 'test': 4}
-    """
-    groups: dict[str, list[Case]] = {}
-    missing = []
-    for case in cases:
-        g = group_of(case, split.by)
-        if g is None:
-            missing.append(case.id)
-        groups.setdefault(str(g), []).append(case)
-    if missing:
-        raise InvalidArgumentError(f"data.split.by: {len(missing)} case(s) have no "
-                                   f"{split.by!r} value: {', '.join(missing[:10])}")
-    keys = sorted(groups)
-    order = [keys[i] for i in np.random.default_rng(split.seed).permutation(len(keys))]
-    owner = {k: k for k in keys} | {c.id: str(group_of(c, split.by)) for c in cases}
-    test = _pick(split.test, "test", order, len(keys), owner)
-    rest = [g for g in order if g not in test]
-    val = _pick(split.val, "val", rest, len(keys), owner)
-    train = [g for g in rest if g not in val]
-    if not train:
-        raise InvalidArgumentError(f"data.split: no group left for training ({len(keys)} "
-                                   f"groups by {split.by!r}, {len(test)} test, {len(val)} val)")
-    return {name: sorted((c for g in part for c in groups[g]), key=lambda c: c.id)
-            for name, part in (("train", train), ("val", val), ("test", test))}
 
 
 # ----------------------------------------------------------------------------- preparing
@@ -283,25 +197,77 @@ def _cached(case: Case, cfg: DataConfig, cache: ArrayCache, settings: dict) -> V
     return vol
 
 
+def _open(d: DataConfig, label: str | None):
+    """:func:`segloop.io.open_dataset`, its hints in terms of the config (``data.layout``)."""
+    try:
+        return open_dataset(d.path, format=d.layout, label_suffix=label)
+    except DatasetError as exc:  # io's hint names its commands' option
+        if "--format" not in exc.message:
+            raise
+        hint = "name one with data.layout; a labels/ folder beside images/?"
+        raise DatasetError(exc.message.replace("name one with --format", hint),
+                           path=exc.path) from None
+    except InvalidArgumentError as exc:
+        if "unknown dataset format" not in exc.message:
+            raise
+        message = exc.message.replace("dataset format", "layout")
+        raise InvalidArgumentError(f"data.layout: {message}", path=exc.path) from None
+
+
+def _no_cases(ds, d: DataConfig) -> DatasetError:
+    """Why no case has what training needs: no label at all, not this one, not these contrasts."""
+    found = sorted({n for c in ds.cases for n in c.labels})
+    if d.label is None:
+        want = [ds.label] if ds.label else []
+    else:
+        want = [d.label] if isinstance(d.label, str) else list(d.label)
+    if not found:
+        why = (f"{len(ds.cases)} case{'s' * (len(ds.cases) != 1)} ({ds.layout} layout), none "
+               "with a label file")
+    elif not want or not set(want) <= set(found):
+        missing = [w for w in want if w not in found]
+        why = (f"no case has a {missing[0]!r} label" if missing else "the layout names no "
+               "main label") + f" (data.label picks one of: {', '.join(found)})"
+    else:
+        present = sorted({x for c in ds.cases for x in [c.contrast, *c.extra_images] if x})
+        why = (f"no labelled case has the contrasts {', '.join(d.contrasts or [])} "
+               f"(data.contrasts; present: {', '.join(present) or 'none'})")
+    return DatasetError(f"no labels found to train on: {why}", path=ds.root)
+
+
 def prepare_data(cfg: Config, *, log: Callable[[str], object] = print) -> PreparedData:
     """Open, select, split and read (through the cache) the dataset of ``cfg``.
+
+    Parameters
+    ----------
+    cfg : Config
+        The run's config: ``data.*`` decides the cases and their preprocessing,
+        the cache lives in ``data.cache_dir`` (default ``OUTPUT_DIR/cache``).
+    log : callable
+        Receives one summary line (cases per split, cache hits).
+
+    Returns
+    -------
+    PreparedData
+        The train / val / test :class:`Volume` lists, the input channels and
+        the preprocessing settings a checkpoint keeps.
 
     Raises
     ------
     DatasetError
-        No case with the label(s) and contrasts (``no labels found``), unmapped
-        label values, missing contrasts, channel counts that differ.
+        No case with the label(s) and contrasts (``no labels found to train
+        on: ...`` says which is missing), a folder no layout fits (set
+        ``data.layout``), unmapped label values, missing contrasts, channel
+        counts that differ.
+    InvalidArgumentError
+        A bad ``data.layout`` or ``data.split`` (named).
     """
     d = cfg.data
     suffix = d.label if isinstance(d.label, str) else (d.label[0] if d.label else None)
-    ds = open_dataset(d.path, format=d.layout, label_suffix=suffix)
+    ds = _open(d, suffix)
     cases = select_cases(ds.cases, d)
     if not cases:
-        found = sorted({n for c in ds.cases for n in c.labels})
-        want = d.label or ds.label
-        raise DatasetError(f"no labels found (label {want!r}"
-                           f"{', contrasts ' + str(d.contrasts) if d.contrasts else ''}; "
-                           f"labels present: {', '.join(found) or 'none'})", path=ds.root)
+        raise _no_cases(ds, d)
     parts = split_groups(cases, d.split)
     cache = ArrayCache(Path(d.cache_dir) if d.cache_dir else Path(cfg.output.dir) / "cache")
     settings = preprocess_settings(d)

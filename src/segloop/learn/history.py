@@ -37,7 +37,11 @@ from segloop.io.files import apply_default_mode, write_errors
 
 __all__ = ["COLUMNS", "TensorBoard", "plot_curves", "replace_file", "write_csv"]
 
-#: Columns of ``metrics.csv`` (a row may carry more; they are appended in order).
+#: Columns of ``metrics.csv`` (a row may carry more; they are appended in order):
+#: the epoch, its mean training loss, the validation Dice (empty when not validated),
+#: the learning rate the epoch started with (the schedule steps per iteration), its
+#: seconds, samples, samples/s and seconds waiting for the loader, and the training
+#: seconds elapsed at its end (over resumes). :func:`segloop.learn.epoch.run_epoch`.
 COLUMNS = ("epoch", "loss", "val_dice", "lr", "seconds", "samples", "samples_per_second",
            "loader_seconds", "elapsed")
 

@@ -6,10 +6,21 @@ made); :class:`segloop.learn.predict.Predictor` adds images, their
 pre-processing and their grid. A 2D model runs slice by slice along
 ``data.slice_axis`` (slices batched by ``inference.batch_size``), a 3D model by
 MONAI's sliding window (``inference.roi_size`` or ``data.patch_size``, else 96³;
-``overlap``; Gaussian blending); a whole 2D slice is padded to a multiple of the
-network's downsampling. Test-time augmentation averages the predictions of
-every flipped copy (:func:`segloop.learn.uncertainty.tta_samples`);
-:meth:`~ArrayPredictor.samples` keeps the MC-dropout and flipped passes apart.
+``overlap``; Gaussian blending); a 2D image or slice goes through whole unless
+``inference.roi_size`` or ``data.patch_size`` gives a window, padded to a
+multiple of the network's downsampling
+(:func:`segloop.learn.sampling.size_multiple`). Test-time augmentation
+averages the predictions of every flipped copy
+(:func:`segloop.learn.uncertainty.tta_samples`); :meth:`~ArrayPredictor.samples`
+keeps the MC-dropout and flipped passes apart.
+
+SoftSeg's normalized ReLU (``normrelu``) is applied to the whole image or
+volume: the ReLU of the logits is stitched over every slice / window, then
+divided by its maximum per channel (per pass: each MC-dropout or flipped pass
+is normalised before they are averaged). A slice or window holding only
+background therefore stays low instead of being scaled up to 1, as a
+per-pass normalisation would do.
+
 :meth:`~ArrayPredictor.to_label` turns outputs into class indices: softmax
 outputs take the argmax, sigmoid / normrelu outputs the most probable class
 reaching ``inference.threshold``; ``inference.largest_component`` and
@@ -23,23 +34,25 @@ Examples
 >>> cfg = load_config({"data": {"path": "x"}, "model": {"channels": [4, 8]}})
 >>> _ = torch.manual_seed(0)
 >>> runner = ArrayPredictor(build_network(cfg, in_channels=1), cfg, in_channels=1)
->>> probs = runner.infer(np.zeros((1, 3, 10, 12), np.float32))  # 3 axial slices
+>>> probs = runner.infer(np.zeros((1, 3, 10, 12), np.float32))  # 3 slices along axis 0
 >>> probs.shape, runner.to_label(probs).shape
 ((2, 3, 10, 12), (3, 10, 12))
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from monai.inferers import sliding_window_inference
+from monai.transforms.utils import compute_divisible_spatial_size
 from torch import nn
 
 from segloop.errors import InvalidArgumentError
 from segloop.learn.config import Config
+from segloop.learn.networks import normalized_relu
+from segloop.learn.optim import select_device
 from segloop.learn.preprocess import slice_axis_index
+from segloop.learn.sampling import size_multiple
 from segloop.learn.uncertainty import mc_dropout, tta_samples
 from segloop.tools.islands import fill_holes, keep_largest
 
@@ -49,12 +62,10 @@ __all__ = ["ArrayPredictor"]
 def _device(config: Config, device) -> torch.device:
     if device is not None:
         return torch.device(device)
-    wanted = config.training.device
-    return torch.device("cuda" if wanted != "cpu" and torch.cuda.is_available() else "cpu")
-
-
-def _round_up(n: int, k: int) -> int:
-    return int(math.ceil(n / k) * k)
+    try:
+        return select_device(config)
+    except InvalidArgumentError:  # trained with training.device: cuda, predicting on a CPU
+        return torch.device("cpu")
 
 
 class ArrayPredictor:
@@ -68,24 +79,21 @@ class ArrayPredictor:
         The run's config (``data`` for pre-processing, ``model``, ``inference``).
     in_channels : int
         Input channels of the network.
-    preprocess : dict, optional
-        The checkpoint's ``preprocess`` record.
     device : str or torch.device, optional
-        Default: CUDA when present and ``training.device`` allows it, else CPU.
+        Default: :func:`segloop.learn.optim.select_device` (CUDA when present
+        and ``training.device`` allows it), CPU for a model trained on CUDA
+        when there is none.
     source : str, optional
         The checkpoint file (named in error messages).
     """
 
     def __init__(self, network: nn.Module, config: Config, *, in_channels: int,
-                 preprocess: dict | None = None, device=None, source: str | None = None):
+                 device=None, source: str | None = None):
         self.config = config
         self.in_channels = int(in_channels)
-        self.preprocess = dict(preprocess or {})
         self.device = _device(config, device)
         self.network = network.to(self.device)
         self.source = source
-        strides = config.model.strides or [2] * (len(config.model.channels) - 1)
-        self.divisor = int(np.prod(strides))
 
     # ------------------------------------------------------------------ properties
     @property
@@ -103,6 +111,11 @@ class ArrayPredictor:
         """Class names; class ``i`` (1-based) is the ``i``-th."""
         return tuple(self.config.data.classes)
 
+    @property
+    def _whole_norm(self) -> bool:
+        """Whether normrelu outputs are normalised over the whole image (needs ``logits``)."""
+        return self.activation == "normrelu" and hasattr(self.network, "logits")
+
     # ----------------------------------------------------------------------- infer
     def _roi(self, spatial: tuple[int, ...]) -> list[int] | None:
         roi = self.config.inference.roi_size or self.config.data.patch_size
@@ -113,17 +126,23 @@ class ArrayPredictor:
         if len(roi) != len(spatial):
             key = "inference.roi_size" if self.config.inference.roi_size else "data.patch_size"
             raise InvalidArgumentError(f"{key}: {len(roi)} sizes for a {self.dims}D model")
-        return [min(_round_up(r, self.divisor), _round_up(s, self.divisor))
-                for r, s in zip(roi, spatial, strict=True)]
+        k = size_multiple(self.config)
+        return [int(v) for v in np.minimum(compute_divisible_spatial_size(roi, k),
+                                           compute_divisible_spatial_size(spatial, k))]
 
     def _padded(self, x: torch.Tensor) -> torch.Tensor:
-        """One pass on ``x`` padded to a multiple of the downsampling, cropped back."""
+        """One pass on ``x`` padded to a multiple of the downsampling, cropped back.
+
+        The activated outputs, or for normrelu the ReLU of the logits (the
+        normalisation comes once the whole image is stitched).
+        """
         spatial = x.shape[2:]
+        padded = compute_divisible_spatial_size(spatial, size_multiple(self.config))
         pad = []
-        for s in reversed(spatial):
-            extra = _round_up(s, self.divisor) - s
-            pad += [extra // 2, extra - extra // 2]
-        y = self.network(torch.nn.functional.pad(x, pad) if any(pad) else x)
+        for s, p in zip(reversed(spatial), reversed(padded), strict=True):
+            pad += [(p - s) // 2, p - s - (p - s) // 2]
+        x = torch.nn.functional.pad(x, pad) if any(pad) else x
+        y = torch.relu(self.network.logits(x)) if self._whole_norm else self.network(x)
         crop = tuple(slice(pad[2 * i], pad[2 * i] + s)
                      for i, s in enumerate(reversed(spatial)))[::-1]
         return y[(slice(None), slice(None), *crop)]
@@ -156,8 +175,17 @@ class ArrayPredictor:
         out = torch.cat(parts)
         return out.mean(0, keepdim=True) if mean else out
 
-    def _run(self, array: np.ndarray, slice_axis: int | None, **kw) -> np.ndarray:
-        """``(S, K, *sp)`` from a ``(C, *sp)`` array: whole, or slice by slice for 2D models."""
+    def _run(self, array: np.ndarray, slice_axis: int | None, *, mean: bool,
+             **kw) -> np.ndarray:
+        """``(S, K, *sp)`` (``mean``: ``(1, K, *sp)``) from a ``(C, *sp)`` array."""
+        out = self._stitched(array, slice_axis, mean=mean and not self._whole_norm, **kw)
+        if self._whole_norm:  # each pass divided by its maximum over the whole image
+            out = normalized_relu(torch.from_numpy(out)).numpy()
+            out = out.mean(0, keepdims=True) if mean else out
+        return out
+
+    def _stitched(self, array: np.ndarray, slice_axis: int | None, **kw) -> np.ndarray:
+        """The passes over the whole array: at once, or slice by slice for 2D models."""
         a = np.asarray(array, dtype=np.float32)
         if a.ndim - 1 == self.dims:
             x = torch.from_numpy(a[None]).to(self.device)
@@ -187,7 +215,8 @@ class ArrayPredictor:
         ``info["slice_axis"]`` under the same config; an array sliced along
         another axis (a :class:`~segloop.learn.data.Volume` of another config)
         must pass its own. The network runs in eval mode (its mode is restored
-        afterwards).
+        afterwards). normrelu outputs are normalised over the whole array
+        (see the module docstring).
         """
         tta = self.config.inference.tta if tta is None else bool(tta)
         return self._run(array, slice_axis, tta=tta, mc=0, seed=0, mean=True)[0]

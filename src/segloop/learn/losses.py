@@ -60,23 +60,14 @@ import torch.nn.functional as F
 from monai.losses import DiceLoss, FocalLoss, GeneralizedDiceLoss, TverskyLoss
 
 from segloop.learn.config import Config
-from segloop.learn.networks import normalized_relu
+from segloop.learn.networks import activate, normalized_relu, out_channels
 
-__all__ = ["LOSSES", "activate", "adaptive_wing_loss", "build_loss", "dense_target"]
+__all__ = ["LOSSES", "adaptive_wing_loss", "build_loss", "dense_target"]
 
 #: Loss names of ``cfg.loss.name``.
 LOSSES = ("dice", "dice_ce", "focal", "generalized_dice", "tversky", "adaptive_wing", "mse")
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def activate(logits: torch.Tensor, activation: str) -> torch.Tensor:
-    """The final activation of a model (``softmax``, ``sigmoid`` or ``normrelu``)."""
-    if activation == "softmax":
-        return torch.softmax(logits, dim=1)
-    if activation == "sigmoid":
-        return torch.sigmoid(logits)
-    return normalized_relu(logits)
 
 
 def dense_target(target: torch.Tensor, *, n_out: int, activation: str) -> torch.Tensor:
@@ -222,7 +213,7 @@ def build_loss(cfg: Config) -> LossFn:
 
 def _build_loss(cfg: Config) -> LossFn:
     name, activation = cfg.loss.name, cfg.model.final_activation
-    n_out = cfg.n_classes + (1 if activation == "softmax" else 0)
+    n_out = out_channels(cfg)
 
     def dense(target: torch.Tensor) -> torch.Tensor:
         return dense_target(target, n_out=n_out, activation=activation)

@@ -9,7 +9,12 @@ to **activated** outputs ``(B, K, *spatial)``:
   per sample and channel, so outputs stay in [0, 1] without saturating like a sigmoid.
 
 ``Segmenter.logits`` gives the raw outputs (what MONAI's losses with
-``softmax=True``/``sigmoid=True`` take).
+``softmax=True``/``sigmoid=True`` take); :func:`activate` is the one
+implementation of the final activations (the losses apply it too). The
+normalized ReLU of a forward pass divides by the maximum of that pass (a
+training patch); :class:`segloop.learn.inference.ArrayPredictor` instead
+divides the ReLU outputs stitched over a whole image or volume by their
+maximum there, so a slice or window without foreground does not reach 1.
 
 Examples
 --------
@@ -29,7 +34,7 @@ from torch import nn
 
 from segloop.learn.config import Config
 
-__all__ = ["Segmenter", "build_network", "normalized_relu", "out_channels"]
+__all__ = ["Segmenter", "activate", "build_network", "normalized_relu", "out_channels"]
 
 
 def normalized_relu(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -37,6 +42,21 @@ def normalized_relu(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     r = torch.relu(x)
     peak = r.flatten(2).amax(dim=2).clamp_min(eps)
     return r / peak.view(*peak.shape, *([1] * (x.ndim - 2)))
+
+
+def activate(logits: torch.Tensor, activation: str) -> torch.Tensor:
+    """The final activation ``softmax``, ``sigmoid`` or ``normrelu`` of ``(B, K, *sp)`` logits.
+
+    Examples
+    --------
+    >>> activate(torch.tensor([[[-1.0, 0.5, 2.0]]]), "normrelu").tolist()
+    [[[0.0, 0.25, 1.0]]]
+    """
+    if activation == "softmax":
+        return torch.softmax(logits, dim=1)
+    if activation == "sigmoid":
+        return torch.sigmoid(logits)
+    return normalized_relu(logits)
 
 
 def out_channels(config: Config) -> int:
@@ -57,12 +77,8 @@ class Segmenter(nn.Module):
         return self.backbone(x)
 
     def activate(self, logits: torch.Tensor) -> torch.Tensor:
-        """Apply the final activation to logits."""
-        if self.activation == "softmax":
-            return torch.softmax(logits, dim=1)
-        if self.activation == "sigmoid":
-            return torch.sigmoid(logits)
-        return normalized_relu(logits)
+        """Apply the final activation to logits (:func:`activate`)."""
+        return activate(logits, self.activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Activated outputs."""
@@ -70,7 +86,22 @@ class Segmenter(nn.Module):
 
 
 def build_network(config: Config, *, in_channels: int) -> Segmenter:
-    """The network of ``config`` for ``in_channels`` inputs (2D or 3D from ``data.dims``)."""
+    """The network of ``config`` for ``in_channels`` inputs (2D or 3D from ``data.dims``).
+
+    Parameters
+    ----------
+    config : Config
+        Reads ``model.*`` (channels, strides, residual units, norm, dropout,
+        final activation), ``data.dims`` and the classes (:func:`out_channels`).
+    in_channels : int
+        Input channels (contrasts x image channels after ``data.channels``).
+
+    Returns
+    -------
+    Segmenter
+        MONAI's ``UNet`` as ``backbone`` with the final activation: ``forward``
+        gives activated outputs ``(B, K, *spatial)``, ``logits`` the raw ones.
+    """
     m = config.model
     strides = m.strides or [2] * (len(m.channels) - 1)
     norm = {"batch": "BATCH", "instance": "INSTANCE", "none": None}[m.norm]

@@ -128,10 +128,13 @@ class Predictor(ArrayPredictor):
                 "volumes", path=where)
         chosen = self.config.data.channels
         n = sum(im.n_channels for im in images)
+        contrasts = self.config.data.contrasts or []
         if chosen is None and n != self.in_channels:
+            hint = (f" (data.contrasts: {', '.join(contrasts)}; one image per contrast, in this "
+                    "order)" if len(contrasts) > 1 else "")
             raise InvalidArgumentError(
                 f"has {n} channel{'s' * (n != 1)}; the model{self._named()} takes "
-                f"{self.in_channels}", path=where)
+                f"{self.in_channels}{hint}", path=where)
         if chosen is not None and max(chosen) >= n:
             raise InvalidArgumentError(
                 f"has {n} channel{'s' * (n != 1)}; the model{self._named()} reads channels "
@@ -151,8 +154,13 @@ class Predictor(ArrayPredictor):
         return np.asarray(array, dtype=np.float32), info
 
     # ------------------------------------------------------------------------ post
-    def _on_input_grid(self, array: np.ndarray, info: dict, *, probabilities: bool) -> np.ndarray:
-        """``(K, *sp)`` values on the input grid (linear; background 1 outside a crop)."""
+    def to_input_grid(self, array: np.ndarray, info: dict, *,
+                      probabilities: bool = True) -> np.ndarray:
+        """``(K, *grid)`` outputs back on the input grid of ``info`` (linear interpolation).
+
+        Outside a crop box the values are 0, except the background
+        probability of softmax outputs (1) when ``probabilities``.
+        """
         fill = [0.0] * array.shape[0]
         if probabilities and self.activation == "softmax":
             fill[0] = 1.0
@@ -194,7 +202,7 @@ class Predictor(ArrayPredictor):
         """
         array, info = self.prepare(image)
         probs = self.infer(array, tta=tta, slice_axis=info.get("slice_axis"))
-        probs = self._on_input_grid(probs, info, probabilities=True)
+        probs = self.to_input_grid(probs, info, probabilities=True)
         return self._prediction(_images(image)[0], probs, info, soft)
 
     def uncertainty(self, image: Image | Sequence[Image], *, mc: int | None = None,
@@ -216,9 +224,9 @@ class Predictor(ArrayPredictor):
         maps = uncertainty_maps(samples, activation=self.activation)
         geometry = {"spacing": image.spacing, "origin": image.origin,
                     "direction": image.direction}
-        images = {name: Image(self._on_input_grid(m[None], info, probabilities=False)[0],
+        images = {name: Image(self.to_input_grid(m[None], info, probabilities=False)[0],
                               **geometry) for name, m in maps.items()}
-        probs = self._on_input_grid(samples.mean(axis=0), info, probabilities=True)
+        probs = self.to_input_grid(samples.mean(axis=0), info, probabilities=True)
         flips = 2 ** self.dims if tta else 0
         return Uncertainty(images, scores, self._prediction(image, probs, info, soft),
                            n_samples=int(samples.shape[0]), sources={"mc": int(mc), "tta": flips})
@@ -235,4 +243,4 @@ def load_model(path, *, device=None) -> Predictor:
     ck = load_checkpoint(path)
     network = restore_network(ck)
     return Predictor(network, ck["config"], in_channels=int(ck.get("in_channels", 1)),
-                     preprocess=ck.get("preprocess"), device=device, source=str(path))
+                     device=device, source=str(path))

@@ -1,7 +1,8 @@
-"""Predictions of image files and folders, written beside their names (``segloop predict``).
+"""Predictions of image files, folders and datasets, written by name (``segloop predict``).
 
-:func:`predict_paths` predicts one image file or every image file of a folder
-(:func:`list_inputs`) with a :class:`segloop.learn.predict.Predictor` and
+:func:`predict_paths` predicts one image file, every image file of a folder
+(:func:`list_inputs`), one file per contrast of a multi-contrast model, or the
+cases of a dataset folder, with a :class:`segloop.learn.predict.Predictor` and
 writes, for an input ``NAME.EXT``, ``NAME_seg.EXT`` (class indices, the input's
 geometry; :func:`output_suffix` gives the extension), optionally the
 probabilities (``NAME_prob*``: float32, or 16-bit PNG holding
@@ -17,6 +18,8 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -62,20 +65,12 @@ def output_suffix(path) -> tuple[str, str]:
 _OUTPUT_TAGS = ("_seg", "_prob", "_entropy", "_variance")
 
 
-def list_inputs(inputs, *, skip_outputs: bool = False) -> list[Path]:
-    """The image files to predict: ``inputs`` itself, or the image files directly in a folder.
-
-    ``skip_outputs`` leaves out files named like predictions (``*_seg``,
-    ``*_prob*``, ``*_entropy``, ``*_variance``), for a folder that is also the output.
-    """
-    from segloop.errors import DatasetError, FileMissingError
+def _image_files(root: Path, *, skip_outputs: bool) -> list[Path]:
+    """``[root]`` for a file; the image files directly in a folder; [] when missing."""
     from segloop.io import format_of
 
-    root = Path(inputs)
-    if not root.exists():
-        raise FileMissingError("input does not exist", path=root)
     if not root.is_dir():
-        return [root]
+        return [root] if root.exists() else []
     found = []
     for entry in sorted(root.iterdir()):
         if entry.name.startswith(".") or not entry.is_file():
@@ -88,6 +83,21 @@ def list_inputs(inputs, *, skip_outputs: bool = False) -> list[Path]:
         if skip_outputs and any(tag in stem for tag in _OUTPUT_TAGS):
             continue
         found.append(entry)
+    return found
+
+
+def list_inputs(inputs, *, skip_outputs: bool = False) -> list[Path]:
+    """The image files to predict: ``inputs`` itself, or the image files directly in a folder.
+
+    ``skip_outputs`` leaves out files named like predictions (``*_seg``,
+    ``*_prob*``, ``*_entropy``, ``*_variance``), for a folder that is also the output.
+    """
+    from segloop.errors import DatasetError, FileMissingError
+
+    root = Path(inputs)
+    if not root.exists():
+        raise FileMissingError("input does not exist", path=root)
+    found = _image_files(root, skip_outputs=skip_outputs)
     if not found:
         raise DatasetError("no image file to predict in this folder", path=root)
     return found
@@ -123,36 +133,128 @@ def _write_soft(image: Image, path: Path, overwrite: bool) -> None:
         PILImage.fromarray(scaled).save(tmp, format="PNG")
 
 
-def _planned(path: Path, out: Path, *, soft: bool, classes, activation: str,
-             uncertainty: bool) -> list[Path]:
-    stem, ext = output_suffix(path)
-    files = [out / f"{stem}_seg{ext}"]
+@dataclass
+class _Job:
+    """One prediction to write: its name, output stem and extension, and how to read it."""
+
+    name: str  # key of uncertainty.json: the input file name or the case id
+    stem: str
+    ext: str
+    read: Callable[[], list[Image]]
+
+
+def _file_job(files: list[Path], read_options: dict) -> _Job:
+    from segloop.io import read_image
+
+    stem, ext = output_suffix(files[0])
+    return _Job(files[0].name, stem, ext,
+                lambda: [read_image(f, **read_options) for f in files])
+
+
+def _contrasts(predictor: Predictor) -> list[str]:
+    return list(predictor.config.data.contrasts or [])
+
+
+def _dataset_jobs(ds, predictor: Predictor) -> list[_Job]:
+    """One job per case of a dataset having the model's contrasts (read as training reads them)."""
+    from segloop.errors import DatasetError
+    from segloop.learn.data import _contrast_sources
+
+    jobs = []
+    for case in sorted(ds.cases, key=lambda c: c.id):
+        sources = _contrast_sources(case, predictor.config.data)  # one missing: an error
+        if sources is None:  # none of them (BIDS: a case of another contrast)
+            continue
+        jobs.append(_Job(case.id, case.id.replace("/", "_"), output_suffix(case.image)[1],
+                         lambda case=case, sources=sources: [case.read_image(n)
+                                                             for n in sources]))
+    if not jobs:
+        raise DatasetError(f"no case has the model's contrasts {_contrasts(predictor)} "
+                           "(data.contrasts)", path=ds.root)
+    return jobs
+
+
+def _jobs(inputs, predictor: Predictor, out: Path, read_options: dict) -> list[_Job]:
+    """What to predict: files, one file per contrast, or the cases of a dataset folder."""
+    from segloop.errors import DatasetError, FileMissingError, InvalidArgumentError
+    from segloop.io import open_dataset
+
+    paths = [Path(inputs)] if isinstance(inputs, str | Path) else [Path(p) for p in inputs]
+    contrasts, named = _contrasts(predictor), predictor._named()
+    if not paths:
+        raise InvalidArgumentError("no input to predict")
+    if len(paths) > 1:  # one file per contrast, in the config's order
+        for p in paths:
+            if not p.is_file():
+                raise FileMissingError("no such image file (several inputs are one file per "
+                                       "contrast)", path=p)
+        if contrasts and len(paths) != len(contrasts):
+            raise InvalidArgumentError(
+                f"{len(paths)} input files; the model{named} takes {len(contrasts)} "
+                f"(data.contrasts: {', '.join(contrasts)}), one file per contrast in this order")
+        return [_file_job(paths, read_options)]
+    root = paths[0]
+    if root.is_file():
+        return [_file_job([root], read_options)]
+    if not root.is_dir():
+        raise FileMissingError("input does not exist", path=root)
+    loose = _image_files(root, skip_outputs=root.resolve() == out.resolve())
+    if loose and len(contrasts) < 2:
+        return [_file_job([f], read_options) for f in loose]
+    try:
+        ds = open_dataset(root, format=predictor.config.data.layout)
+    except DatasetError:
+        if loose:
+            raise InvalidArgumentError(
+                f"a folder of single images; the model{named} takes the contrasts "
+                f"{', '.join(contrasts)} (data.contrasts): pass one file per contrast in this "
+                "order, or a dataset folder whose cases have them", path=root) from None
+        if len(contrasts) < 2:
+            raise DatasetError("no image file to predict in this folder", path=root) from None
+        raise
+    return _dataset_jobs(ds, predictor)
+
+
+def _planned(job: _Job, out: Path, *, soft: bool, classes, uncertainty: bool) -> list[Path]:
+    files = [out / f"{job.stem}_seg{job.ext}"]
     if soft:
         tags = ["_prob"] if len(classes) == 1 else [f"_prob-{c}" for c in classes]
-        files += [out / f"{stem}{t}{ext}" for t in tags]
+        files += [out / f"{job.stem}{t}{job.ext}" for t in tags]
     if uncertainty:
-        files += [out / f"{stem}_{m}.nii.gz" for m in ("entropy", "variance")]
+        files += [out / f"{job.stem}_{m}.nii.gz" for m in ("entropy", "variance")]
     return files
 
 
 def predict_paths(model, inputs, output_dir, *, soft: bool = False, tta: bool | None = None,
                   mc: int = 0, uncertainty: bool = False, overwrite: bool = False,
                   device=None, read_options: dict | None = None) -> list[Path]:
-    """Predict an image file or every image file of a folder; write the results.
+    """Predict an image file, every image file of a folder, or a dataset; write the results.
 
     For an input ``NAME.EXT`` (see :func:`output_suffix` for the extension):
     ``NAME_seg.EXT`` (class indices, the input's geometry); with ``soft``,
     ``NAME_prob.EXT`` (one foreground class) or ``NAME_prob-CLASS.EXT``
     (several): float32, or 16-bit PNG holding ``round(p * 65535)``; with
     uncertainty, ``NAME_entropy.nii.gz``, ``NAME_variance.nii.gz`` and one
-    ``uncertainty.json`` ``{input file name: scores}`` for the run.
+    ``uncertainty.json`` ``{input file name: scores}`` for the run. The cases
+    of a dataset folder are named by their id (``ID_seg.EXT``, the
+    extension of the case's image), and so are their scores.
+
+    A model of several contrasts (``data.contrasts``) takes one file per
+    contrast, in the config's order (named after the first), or a dataset
+    folder (:func:`segloop.io.open_dataset`, layout ``data.layout``) whose
+    cases give the contrasts by name as in training (the case's contrast or
+    an extra image; a case missing one is an error naming it, a case having
+    none is skipped).
 
     Parameters
     ----------
     model : str, pathlib.Path or Predictor
         A checkpoint file or a loaded predictor.
-    inputs : str or pathlib.Path
-        An image file, or a folder whose image files are all predicted.
+    inputs : str, pathlib.Path or sequence of them
+        An image file; a folder whose image files are all predicted (a folder
+        without loose image files, or any folder for a model of several
+        contrasts: a dataset whose cases are predicted); or several files,
+        one per contrast.
     output_dir : str or pathlib.Path
         Created when missing.
     soft, tta : bool
@@ -169,7 +271,8 @@ def predict_paths(model, inputs, output_dir, *, soft: bool = False, tta: bool | 
     device : str, optional
         As for :func:`segloop.learn.predict.load_model`.
     read_options : dict, optional
-        Passed to :func:`segloop.io.read_image` (HDF5 ``axes``/``spacing``, DICOM ``series``).
+        Passed to :func:`segloop.io.read_image` (HDF5 ``axes``/``spacing``,
+        DICOM ``series``) for files; a dataset's cases use their own.
 
     Returns
     -------
@@ -177,7 +280,7 @@ def predict_paths(model, inputs, output_dir, *, soft: bool = False, tta: bool | 
         Every file written.
     """
     from segloop.errors import OutputExistsError
-    from segloop.io import read_image, write_image
+    from segloop.io import write_image
     from segloop.io.files import write_json
 
     predictor = model if isinstance(model, Predictor) else load_model(model, device=device)
@@ -186,11 +289,10 @@ def predict_paths(model, inputs, output_dir, *, soft: bool = False, tta: bool | 
     mc = int(mc or (inf.mc_samples if uncertainty else 0))
     tta_flag = inf.tta if tta is None else bool(tta)
     out = Path(output_dir)
-    files = list_inputs(inputs, skip_outputs=Path(inputs).resolve() == out.resolve())
-    plans = {f: _planned(f, out, soft=soft, classes=predictor.classes,
-                         activation=predictor.activation, uncertainty=uncertainty)
-             for f in files}
-    targets = [p for ps in plans.values() for p in ps]
+    jobs = _jobs(inputs, predictor, out, dict(read_options or {}))
+    plans = [_planned(job, out, soft=soft, classes=predictor.classes, uncertainty=uncertainty)
+             for job in jobs]
+    targets = [p for ps in plans for p in ps]
     if uncertainty:
         targets.append(out / "uncertainty.json")
     if not overwrite:
@@ -200,13 +302,13 @@ def predict_paths(model, inputs, output_dir, *, soft: bool = False, tta: bool | 
                                         "is kept as a numbered version)", path=target)
     out.mkdir(parents=True, exist_ok=True)
     written, scores = [], {}
-    for f in files:
-        image = read_image(f, **(read_options or {}))
-        plan = iter(plans[f])
+    for job, planned in zip(jobs, plans, strict=True):
+        image = job.read()
+        plan = iter(planned)
         if uncertainty:
             result = predictor.uncertainty(image, mc=mc, tta=tta_flag or not mc, soft=soft)
             pred = result.prediction if not mc else predictor.predict(image, tta=tta, soft=soft)
-            scores[f.name] = result.scores
+            scores[job.name] = result.scores
         else:
             pred = predictor.predict(image, tta=tta, soft=soft)
         target = next(plan)

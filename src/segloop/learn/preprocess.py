@@ -11,6 +11,13 @@ the crop box, the output grid and the axis 2D models slice a volume along
 a label on the same grid and :func:`restore_geometry` brings an output back
 on the input's grid.
 
+Slice axis: ``axial``, ``coronal`` and ``sagittal`` are names of the **array
+axes** 0, 1 and 2 of the ``(z, y, x)`` array, whatever the image's direction
+matrix: they match the anatomical planes only for a volume stored slice by
+slice in axial order (the usual NIfTI/DICOM layout). A volume stored in
+sagittal slices and sliced ``axial`` is cut along its array axis 0, that is in
+sagittal planes; name the axis by number (0, 1, 2) when that is clearer.
+
 Normalisation (``data.normalize``), per channel: ``zscore`` uses the nonzero
 voxels when at least 25 % of the image is exactly 0 (a skull-stripped or masked
 background, which stays 0) and the whole image otherwise; ``minmax`` maps to
@@ -44,7 +51,7 @@ from segloop.learn.config import DataConfig
 __all__ = ["preprocess_image", "preprocess_settings", "restore_geometry", "slice_axis_index",
            "to_grid"]
 
-_AXES = {"axial": 0, "coronal": 1, "sagittal": 2}  # array axes of (z, y, x)
+_AXES = {"axial": 0, "coronal": 1, "sagittal": 2}  # array axes of (z, y, x), not anatomy
 _ZERO_BACKGROUND = 0.25  # fraction of exact zeros above which zscore/percentile skip them
 
 
@@ -57,9 +64,11 @@ def preprocess_settings(cfg: DataConfig) -> dict:
 
 
 def slice_axis_index(axis) -> int:
-    """Array axis of ``data.slice_axis`` in ``(z, y, x)`` order (axial 0, coronal 1, sagittal 2).
+    """Array axis of ``data.slice_axis``: axial 0, coronal 1, sagittal 2 of the ``(z, y, x)`` array.
 
-    The one mapping of the package: :func:`preprocess_image` records it in
+    The names stand for array axes, not for anatomical planes: the image's
+    direction is not looked at (see the module docstring). The one mapping
+    of the package: :func:`preprocess_image` records it in
     ``info["slice_axis"]`` and a predictor slices along it by default.
 
     Examples
@@ -73,7 +82,7 @@ def slice_axis_index(axis) -> int:
 def _resolve_slice_axis(cfg: DataConfig, image: Image) -> int | None:
     """The array axis 2D models slice a volume along (None: 2D image or 3D model).
 
-    It depends on the config only (not on the image's direction).
+    It depends on the config only, not on the image's direction.
     """
     if cfg.dims == 3 or image.spatial_ndim == 2:
         return None

@@ -29,16 +29,12 @@ Examples
 {'epoch': 0, 'best': None, 'elapsed': 0.0, 'history': []}
 >>> sorted(training_checkpoint(run, state))  # doctest: +NORMALIZE_WHITESPACE
 ['best', 'config', 'elapsed', 'epoch', 'history', 'in_channels', 'model', 'optimizer',
- 'preprocess', 'rng', 'scheduler']
+ 'preprocess', 'scheduler']
 """
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
-
-import numpy as np
-import torch
 
 from segloop.errors import InvalidArgumentError
 from segloop.learn.checkpoint import load_checkpoint
@@ -55,15 +51,26 @@ def _architecture(cfg: Config, in_channels: int) -> dict:
             "in_channels": int(in_channels)}
 
 
-def _check_same_architecture(ck: dict, cfg: Config, in_channels: int, path: Path) -> None:
-    theirs = _architecture(ck["config"], ck.get("in_channels", 1))
-    ours = _architecture(cfg, in_channels)
-    for key, value in ours.items():
-        if theirs.get(key) != value:
-            raise InvalidArgumentError(
-                f"was trained with another architecture ({key}: {theirs.get(key)!r} there, "
-                f"{value!r} here); use another output.dir or set training.resume=false",
-                path=path)
+def _optimisation(cfg: Config) -> dict:
+    """What the saved optimiser and schedule stand for (momentum: SGD only)."""
+    optim = to_dict(cfg)["optim"]
+    if optim["name"] != "sgd":
+        optim.pop("momentum")
+    return {f"optim.{k}": v for k, v in optim.items()}
+
+
+def _check_compatible(ck: dict, cfg: Config, in_channels: int, path: Path) -> None:
+    """Refuse to resume ``ck`` with ``cfg`` when architecture or optimisation differ."""
+    for what, theirs, ours in (
+            ("another architecture", _architecture(ck["config"], ck.get("in_channels", 1)),
+             _architecture(cfg, in_channels)),
+            ("other optimiser settings", _optimisation(ck["config"]), _optimisation(cfg))):
+        for key, value in ours.items():
+            if theirs.get(key) != value:
+                raise InvalidArgumentError(
+                    f"was trained with {what} ({key}: {theirs.get(key)!r} there, {value!r} "
+                    "here); use another output.dir or set training.resume=false",
+                    path=path)
 
 
 def _init_from(net, path, log) -> None:
@@ -77,32 +84,13 @@ def _init_from(net, path, log) -> None:
     log(f"init_from {path}: loaded {len(fitting)} of {len(own)} tensors")
 
 
-def _rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(),  # noqa: NPY002
-             "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict | None) -> None:
-    if not state:
-        return
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])  # noqa: NPY002
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 def training_checkpoint(run: dict, state: dict) -> dict:
     """The checkpoint of ``run`` after ``state["epoch"]`` (``state``: as :func:`start_state`)."""
     return {"config": run["cfg"], "in_channels": run["data"].in_channels,
             "model": run["net"].state_dict(), "optimizer": run["optimizer"].state_dict(),
             "scheduler": run["scheduler"].state_dict(), "epoch": state["epoch"],
             "best": state["best"], "elapsed": state["elapsed"],
-            "preprocess": run["data"].preprocess, "rng": _rng_state(),
-            "history": state["history"]}
+            "preprocess": run["data"].preprocess, "history": state["history"]}
 
 
 def start_state(run: dict, out: Path, log) -> dict:
@@ -117,13 +105,12 @@ def start_state(run: dict, out: Path, log) -> dict:
     state = {"epoch": 0, "best": None, "elapsed": 0.0, "history": []}
     if cfg.training.resume and last.exists():
         ck = load_checkpoint(last)
-        _check_same_architecture(ck, cfg, run["data"].in_channels, last)
+        _check_compatible(ck, cfg, run["data"].in_channels, last)
         run["net"].load_state_dict(ck["model"])
         if ck.get("optimizer"):
             run["optimizer"].load_state_dict(ck["optimizer"])
         if ck.get("scheduler"):
             run["scheduler"].load_state_dict(ck["scheduler"])
-        _set_rng_state(ck.get("rng"))
         state = {"epoch": int(ck["epoch"]), "best": ck.get("best"),
                  "elapsed": float(ck.get("elapsed") or 0.0),
                  "history": [r for r in ck.get("history") or [] if r["epoch"] <= ck["epoch"]]}

@@ -1,6 +1,6 @@
-"""Training samples and evaluation items from in-memory volumes, as torch data loaders.
+"""Training samples from in-memory volumes, as a torch data loader.
 
-:func:`make_loader` with ``train=True`` draws random samples: a volume (2D
+:func:`make_loader` draws random samples: a volume (2D
 models on volumes: a slice along the volume's ``slice_axis``, volumes weighted
 by their slice count), a centre, and a crop of the patch size around it
 (numpy slicing, padded with zeros where the volume is smaller). A fraction
@@ -17,10 +17,8 @@ models and 96³ clipped to the largest volume for 3D; it is rounded up to a
 multiple of the network's total stride (``2 ** (levels - 1)``) so that every
 U-Net level divides it.
 
-With ``train=False`` the loader gives whole slices (2D) or whole volumes (3D) in
-order, padded at the end to that multiple, batched while their shapes agree;
-each item also has ``"id"``, ``"index"`` (slice index, -1 for a whole volume) and
-``"shape"`` (the unpadded spatial shape, to crop predictions back).
+Validation and test cases are not loaded here: they are predicted whole by
+:mod:`segloop.learn.scoring` (sliding window for 3D), as inference does.
 
 Examples
 --------
@@ -32,7 +30,7 @@ Examples
 ...                    "iterations_per_epoch": 3}})
 >>> lab = np.zeros((20, 20), np.uint8); lab[5:9, 5:9] = 1
 >>> vol = Volume("a", "a", np.zeros((1, 20, 20), np.float32), lab, (1.0, 1.0), "a.png")
->>> loader = make_loader(cfg, [vol], train=True, seed=0)
+>>> loader = make_loader(cfg, [vol], seed=0)
 >>> len(loader), {k: tuple(v.shape) for k, v in next(iter(loader)).items()}
 (3, {'image': (2, 1, 16, 16), 'label': (2, 1, 16, 16)})
 """
@@ -51,7 +49,7 @@ from segloop.learn.config import Config
 from segloop.learn.data import Volume
 from segloop.learn.transforms import build_augmentation
 
-__all__ = ["EvalItems", "TrainSamples", "crop_padded", "make_loader", "patch_shape",
+__all__ = ["TrainSamples", "crop_padded", "make_loader", "patch_shape",
            "samples_per_epoch", "size_multiple"]
 
 _MAX_INDEX = 100_000  # foreground voxel positions kept per (volume, class)
@@ -221,66 +219,6 @@ class _EpochSampler(Sampler):
         return iter(range(start, start + self.length))
 
 
-class EvalItems(Dataset):
-    """Whole slices / volumes in order, padded at the end to a size multiple."""
-
-    def __init__(self, config: Config, volumes: Sequence[Volume]):
-        self.volumes, self.soft = list(volumes), config.data.soft_labels
-        self.dims, self.multiple = config.data.dims, size_multiple(config)
-        self.items = []
-        for v, vol in enumerate(self.volumes):
-            if self.dims == 2 and vol.image.ndim == 4:
-                axis = vol.slice_axis or 0
-                self.items += [(v, s) for s in range(vol.image.shape[1 + axis])]
-            else:
-                self.items.append((v, -1))
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def shape(self, i: int) -> tuple[int, ...]:
-        """Padded spatial shape of item ``i``."""
-        v, _ = self.items[i]
-        return tuple(_round_up(n, self.multiple) for n in _spatial(self.volumes[v], self.dims))
-
-    def __getitem__(self, i: int) -> dict:
-        v, s = self.items[i]
-        vol = self.volumes[v]
-        image, label = vol.image, _label_array(vol.label, self.soft)
-        if s >= 0:
-            axis = vol.slice_axis or 0
-            image = _take_slice(image, axis, s, 1)
-            label = None if label is None else _take_slice(label, axis, s, 1)
-        size = self.shape(i)
-        out = {"image": torch.from_numpy(crop_padded(image, [0] * len(size), size)),
-               "id": vol.id, "index": s, "shape": torch.tensor(image.shape[1:])}
-        if label is not None:
-            lab = crop_padded(label, [0] * len(size), size)
-            out["label"] = torch.from_numpy(lab.astype(np.float32) if self.soft
-                                            else lab.astype(np.int64))
-        return out
-
-
-class _ShapeBatches(Sampler):
-    """Consecutive items of one padded shape, at most ``size`` per batch."""
-
-    def __init__(self, items: EvalItems, size: int):
-        self.items, self.size = items, int(size)
-        self.batches: list[list[int]] = []
-        for i in range(len(items)):
-            last = self.batches[-1] if self.batches else None
-            if last and len(last) < self.size and items.shape(last[0]) == items.shape(i):
-                last.append(i)
-            else:
-                self.batches.append([i])
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        return iter([list(b) for b in self.batches])
-
-
 def _init_worker(worker_id: int) -> None:
     torch.set_num_threads(1)
 
@@ -297,23 +235,37 @@ def samples_per_epoch(config: Config, volumes: Sequence[Volume]) -> int:
                                                               strict=True)]) for v in volumes))
 
 
-def make_loader(config: Config, volumes: Sequence[Volume], *, train: bool,
-                seed: int) -> DataLoader:
-    """A loader of training samples (``train=True``) or evaluation items (see the module).
+def make_loader(config: Config, volumes: Sequence[Volume], *, seed: int) -> DataLoader:
+    """A loader of random training samples (see the module docstring).
 
-    Batches are dicts: ``"image"`` ``float32 (B, C, *patch)``, ``"label"`` ``int64
-    (B, 1, *patch)`` or, with ``data.soft_labels``, ``float32 (B, K, *patch)``.
+    Parameters
+    ----------
+    config : Config
+        ``data.*`` (patch size, foreground ratio, soft labels), ``augmentation.*``
+        and ``training.*`` (batch size, iterations per epoch, loader workers).
+    volumes : sequence of Volume
+        The training volumes (:func:`segloop.learn.data.prepare_data`).
+    seed : int
+        Sample ``k`` is drawn from ``(seed, k)`` whatever the workers.
+
+    Returns
+    -------
+    torch.utils.data.DataLoader
+        ``len(loader)`` batches per pass, each pass the next epoch
+        (``loader.sampler.set_epoch(e)`` jumps to epoch ``e``). Batches are
+        dicts: ``"image"`` ``float32 (B, C, *patch)``, ``"label"`` ``int64
+        (B, 1, *patch)`` or, with ``data.soft_labels``, ``float32 (B, K, *patch)``.
+
+    Raises
+    ------
+    segloop.errors.InvalidArgumentError
+        No volumes.
     """
     if not volumes:
         raise InvalidArgumentError("no volumes to load (an empty split?)")
     workers = config.training.num_workers
     extra = {"worker_init_fn": _init_worker, "persistent_workers": True} if workers else {}
-    if train:
-        n = samples_per_epoch(config, volumes)
-        data = TrainSamples(config, volumes, seed=seed, length=n)
-        return DataLoader(data, batch_size=config.training.batch_size,
-                          sampler=_EpochSampler(n), num_workers=workers, **extra)
-    items = EvalItems(config, volumes)
-    size = config.training.batch_size if config.data.dims == 2 else 1
-    return DataLoader(items, batch_sampler=_ShapeBatches(items, size), num_workers=workers,
-                      **extra)
+    n = samples_per_epoch(config, volumes)
+    data = TrainSamples(config, volumes, seed=seed, length=n)
+    return DataLoader(data, batch_size=config.training.batch_size, sampler=_EpochSampler(n),
+                      num_workers=workers, **extra)

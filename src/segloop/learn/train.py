@@ -11,24 +11,34 @@
    (:func:`segloop.learn.losses.build_loss`);
 2. **start**: resume from ``OUTPUT_DIR/last.pt`` when it exists and
    ``training.resume`` (weights, optimiser, schedule, history, elapsed time; a
-   checkpoint of another architecture is refused), else ``training.init_from``
+   checkpoint of another architecture or other ``optim.*`` settings is refused,
+   more ``training.epochs`` continue it), else ``training.init_from``
    (the tensors whose names and shapes match): :mod:`segloop.learn.resume`;
 3. **epochs**: a progress line per epoch (loss, validation Dice, seconds,
-   samples/s, seconds waiting for the loader); validation Dice every
+   samples/s, seconds waiting for the loader), and within the epoch an
+   optional ``progress`` callback after every iteration (the command line draws
+   it as a bar on a terminal); validation Dice every
    ``training.val_every`` epochs on whole slices / volumes (sliding window
-   for 3D; :mod:`segloop.learn.scoring`); ``last.pt`` after every epoch,
-   ``best.pt`` on a better validation Dice; ``metrics.csv``, TensorBoard
-   scalars and ``learning_curves.png``. Training stops after ``training.epochs``,
-   at the ``training.max_minutes`` budget (checked between iterations; the
-   epoch in progress counts, is validated and saved) or when the validation
-   Dice has not improved for ``training.early_stopping`` validations;
-4. **test**: ``best.pt`` is evaluated on the test split and the result written
-   to ``OUTPUT_DIR/metrics.json`` (see :func:`train`).
+   for 3D; :mod:`segloop.learn.scoring`); ``best.pt`` on a better validation
+   Dice, then ``last.pt``, after every epoch (in that order: ``last.pt`` never
+   names a best epoch that ``best.pt`` does not hold); ``metrics.csv`` (its
+   ``lr`` is the learning rate the epoch started with; the schedule steps per
+   iteration), TensorBoard scalars and ``learning_curves.png``. Training stops
+   after ``training.epochs``, at the ``training.max_minutes`` budget (checked
+   between iterations; the epoch in progress counts, is validated and saved) or
+   when the validation Dice has not improved for ``training.early_stopping``
+   validations;
+4. **test**: ``best.pt`` is evaluated on the test split, each case on its
+   native grid against its native annotation (:func:`segloop.learn.scoring.score_cases`
+   with ``native``), and the result written to ``OUTPUT_DIR/metrics.json``
+   (see :func:`train`).
 
 Ctrl-C (``KeyboardInterrupt``) propagates after the finished epochs are safe
-in ``last.pt`` (the interrupted epoch is redone on resume); the command line
-prints how to resume and exits with status 130. :func:`train_step` is the
-one optimisation step (a hook tests may replace).
+in ``last.pt`` (the interrupted epoch is redone on resume; during the first
+epoch nothing is saved yet); the command line prints how to resume and exits
+with status 130. One epoch is :func:`segloop.learn.epoch.run_epoch`, its
+optimisation step :func:`segloop.learn.epoch.train_step` (a hook tests may
+replace).
 
 From the command line::
 
@@ -45,7 +55,6 @@ import math
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import yaml
 
@@ -53,6 +62,7 @@ from segloop.errors import InvalidArgumentError
 from segloop.learn.checkpoint import load_checkpoint, save_checkpoint
 from segloop.learn.config import Config, to_dict
 from segloop.learn.data import prepare_data
+from segloop.learn.epoch import epoch_line, run_epoch
 from segloop.learn.history import TensorBoard, plot_curves, replace_file, write_csv
 from segloop.learn.losses import build_loss
 from segloop.learn.networks import build_network
@@ -60,7 +70,6 @@ from segloop.learn.optim import (
     build_optimizer,
     build_scheduler,
     deterministic_runtime,
-    epoch_seed,
     seed_all,
     select_device,
 )
@@ -69,7 +78,7 @@ from segloop.learn.resume import start_state, training_checkpoint
 from segloop.learn.sampling import make_loader
 from segloop.learn.scoring import score_cases, summarize
 
-__all__ = ["STOP_REASONS", "train", "train_step"]
+__all__ = ["STOP_REASONS", "train"]
 
 
 #: Values of ``stopped`` in ``metrics.json`` (an interrupted run writes no metrics: it
@@ -77,74 +86,12 @@ __all__ = ["STOP_REASONS", "train", "train_step"]
 STOP_REASONS = ("epochs", "max_minutes", "early_stopping")
 
 
-# ----------------------------------------------------------------------------- epochs
-
-
-def train_step(forward, batch: dict, loss_fn, optimizer, device) -> float:
-    """One optimisation step on ``batch``; returns the loss.
-
-    ``forward`` maps images to logits (the network's ``logits``, possibly compiled).
-    """
-    image = batch["image"].to(device, non_blocking=True)
-    label = batch["label"].to(device, non_blocking=True)
-    optimizer.zero_grad(set_to_none=True)
-    loss = loss_fn(forward(image), label)
-    loss.backward()
-    optimizer.step()
-    return float(loss.detach())
-
-
-def _run_epoch(run: dict, epoch: int, out_of_time) -> dict:
-    """Train one epoch; the row of the history (``stopped_early`` when out of time)."""
-    cfg, device = run["cfg"], run["device"]
-    seed_all(epoch_seed(cfg.training.seed, epoch))  # dropout etc.: the same on a resume
-    loader = run["loader"]
-    if hasattr(loader.sampler, "set_epoch"):  # the samples of this epoch, also on a resume
-        loader.sampler.set_epoch(epoch - 1)
-    run["net"].train()
-    losses, samples, waited, timed_out = [], 0, 0.0, False
-    start = time.perf_counter()
-    batches = iter(loader)
-    while True:
-        t = time.perf_counter()
-        batch = next(batches, None)
-        waited += time.perf_counter() - t
-        if batch is None:
-            break
-        loss = train_step(run["forward"], batch, run["loss"], run["optimizer"], device)
-        if not math.isfinite(loss):
-            raise InvalidArgumentError(f"training diverged: the loss is {loss} in epoch {epoch} "
-                                       "(lower optim.lr?)")
-        run["scheduler"].step()
-        losses.append(loss)
-        samples += int(batch["image"].shape[0])
-        if out_of_time():
-            timed_out = True
-            break
-    del batches
-    seconds = time.perf_counter() - start
-    return {"epoch": epoch, "loss": float(np.mean(losses)) if losses else None, "val_dice": None,
-            "lr": run["optimizer"].param_groups[0]["lr"], "seconds": seconds, "samples": samples,
-            "samples_per_second": samples / seconds if seconds > 0 else 0.0,
-            "loader_seconds": waited, "stopped_early": timed_out}
-
-
 def _validate(run: dict) -> float | None:
     volumes = run["data"].val
     if not volumes:
         return None
     cases = score_cases(run["predictor"], volumes, tta=False)
-    run["net"].train()
     return summarize(cases, run["cfg"])["dice"]
-
-
-def _progress(row: dict, epochs: int, best: dict | None) -> str:
-    val = "" if row["val_dice"] is None else f"  val dice {row['val_dice']:.4f}"
-    if best and best.get("dice") is not None:
-        val += f" (best {best['dice']:.4f} @ {best['epoch']})"
-    loss = "n/a" if row["loss"] is None else f"{row['loss']:.4f}"
-    return (f"epoch {row['epoch']}/{epochs}  loss {loss}{val}  {row['seconds']:.1f} s  "
-            f"{row['samples_per_second']:.1f} samples/s  loader {row['loader_seconds']:.1f} s")
 
 
 def _stale(history: list[dict], best: dict | None) -> int:
@@ -162,7 +109,7 @@ def _write_history(out: Path, history: list[dict]) -> None:
         plot_curves(history, out / "learning_curves.png")
 
 
-def _loop(run: dict, state: dict, out: Path, log) -> str:
+def _loop(run: dict, state: dict, out: Path, log, progress) -> str:
     """The epochs; returns why they stopped."""
     cfg = run["cfg"]
     budget = None if cfg.training.max_minutes is None else cfg.training.max_minutes * 60.0
@@ -179,9 +126,13 @@ def _loop(run: dict, state: dict, out: Path, log) -> str:
         for epoch in range(state["epoch"] + 1, cfg.training.epochs + 1):
             if out_of_time():
                 return "max_minutes"
-            row = _run_epoch(run, epoch, out_of_time)
-            timed_out = row.pop("stopped_early")
-            if timed_out or epoch % cfg.training.val_every == 0 or epoch == cfg.training.epochs:
+            row = run_epoch(run, epoch, out_of_time, progress)
+            # the last epoch before the budget stops the run: validated and saved
+            stopping = row.pop("stopped_early") or (epoch < cfg.training.epochs and out_of_time())
+            if stopping or epoch % cfg.training.val_every == 0 or epoch == cfg.training.epochs:
+                if progress is not None and run["data"].val:
+                    progress({"stage": "validate", "epoch": epoch,
+                              "epochs": cfg.training.epochs})
                 row["val_dice"] = _validate(run)
             if not run["data"].val:  # nothing to compare: best.pt is the latest
                 improved = True
@@ -192,13 +143,14 @@ def _loop(run: dict, state: dict, out: Path, log) -> str:
                 state["best"] = {"dice": row["val_dice"], "epoch": epoch}
             row["elapsed"] = elapsed()
             state.update(epoch=epoch, elapsed=row["elapsed"], history=state["history"] + [row])
-            save_checkpoint(out / "last.pt", training_checkpoint(run, state))
-            if improved:
-                save_checkpoint(out / "best.pt", training_checkpoint(run, state))
+            checkpoint = training_checkpoint(run, state)
+            if improved:  # best.pt first: a kill between the two leaves last.pt older, not wrong
+                save_checkpoint(out / "best.pt", checkpoint)
+            save_checkpoint(out / "last.pt", checkpoint)
             _write_history(out, state["history"])
             tb.log(row)
-            log(_progress(row, cfg.training.epochs, state["best"]))
-            if timed_out:
+            log(epoch_line(row, cfg.training.epochs, state["best"]))
+            if stopping:
                 return "max_minutes"
             patience = cfg.training.early_stopping
             if patience and run["data"].val and _stale(state["history"], state["best"]) >= patience:
@@ -206,7 +158,7 @@ def _loop(run: dict, state: dict, out: Path, log) -> str:
                 return "early_stopping"
     finally:
         tb.close()
-    return "max_minutes" if out_of_time() else "epochs"
+    return "epochs"
 
 
 def _setup(cfg: Config, log) -> dict:
@@ -221,7 +173,7 @@ def _setup(cfg: Config, log) -> dict:
     if cfg.training.compile:
         forward = torch.compile(net.backbone)
     optimizer = build_optimizer(cfg, net.parameters())
-    loader = make_loader(cfg, data.train, train=True, seed=cfg.training.seed)
+    loader = make_loader(cfg, data.train, seed=cfg.training.seed)
     steps = len(loader)
     scheduler = build_scheduler(cfg, optimizer, steps_per_epoch=max(1, steps))
     predictor = Predictor(net, cfg, in_channels=data.in_channels, device=device)
@@ -239,7 +191,7 @@ def _test(run: dict, out: Path, state: dict, stopped: str, log) -> dict:
     if best.exists():
         run["net"].load_state_dict(load_checkpoint(best)["model"])
     t = time.perf_counter()
-    cases = score_cases(run["predictor"], run["data"].test, tta=cfg.inference.tta)
+    cases = score_cases(run["predictor"], run["data"].test, tta=cfg.inference.tta, native=True)
     result = summarize(cases, cfg)
     history = state["history"]
     trained = sum(r.get("seconds") or 0.0 for r in history)
@@ -269,7 +221,7 @@ def _finite(obj):
     return obj
 
 
-def train(cfg: Config, *, log=print) -> dict:
+def train(cfg: Config, *, log=print, progress=None) -> dict:
     """Train the network of ``cfg`` and evaluate it on the test split.
 
     Parameters
@@ -277,7 +229,12 @@ def train(cfg: Config, *, log=print) -> dict:
     cfg : Config
         The validated config (:func:`segloop.learn.config.load_config`).
     log : callable
-        Receives the progress lines.
+        Receives the progress lines (one per epoch, and a few more).
+    progress : callable, optional
+        Called after every training iteration with ``{"stage": "train",
+        "epoch", "epochs", "iteration", "iterations", "loss" (the mean loss of
+        the epoch so far), "samples_per_second"}``, and before each validation
+        with ``{"stage": "validate", "epoch", "epochs"}`` (a progress bar).
 
     Returns
     -------
@@ -293,7 +250,8 @@ def train(cfg: Config, *, log=print) -> dict:
     Raises
     ------
     KeyboardInterrupt
-        After Ctrl-C; ``last.pt`` holds every finished epoch.
+        After Ctrl-C; ``last.pt`` holds every finished epoch (none when it
+        comes during the first).
     segloop.errors.SegloopError
         Bad data, a checkpoint of another architecture or a corrupt one (named).
 
@@ -325,9 +283,12 @@ def train(cfg: Config, *, log=print) -> dict:
         log(f"output in {out}; {threads} threads")
         state = start_state(run, out, log)
         try:
-            stopped = _loop(run, state, out, log)
+            stopped = _loop(run, state, out, log, progress)
         except KeyboardInterrupt:
-            log(f"interrupted: {state['epoch']} finished epochs are in {out / 'last.pt'}; "
-                "run the same command again to resume")
+            if state["epoch"]:
+                log(f"interrupted: {state['epoch']} finished epochs are in {out / 'last.pt'}; "
+                    "run the same command again to resume")
+            else:
+                log("interrupted during the first epoch: no epoch finished, nothing to resume")
             raise
         return _test(run, out, state, stopped, log)
