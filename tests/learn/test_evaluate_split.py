@@ -67,6 +67,14 @@ def test_soft_truth_scores_hard_and_soft_dice():
     assert row["per_class"]["brain"] == 1.0
     expected = 2 * np.sum(soft ** 2) / (2 * np.sum(soft))
     assert row["soft_per_class"]["brain"] == pytest.approx(expected) == row["soft_dice"]
+    # probabilities equal to the soft truth: no squared error, every threshold agrees
+    assert row["soft_mse"] == pytest.approx(0.0, abs=1e-12) and row["threshold_dice"] == 1.0
+    binary = np.stack([1 - masks[0], masks[0]]).astype(float)[:, None]  # (2, 1, 1, 4)
+    row = score_case(np.array([[0, 0, 1, 1]]), soft, classes=["brain"],
+                     probabilities=binary[:, 0], soft=True)
+    assert row["soft_mse"] == pytest.approx(np.mean((masks[0] - soft[0]) ** 2))
+    # a 0/1 output misses the agreement levels: only thresholds 0.4 and 0.5 agree fully
+    assert row["threshold_dice"] == pytest.approx((3 * 0.8 + 2 * 1.0 + 4 * 2 / 3) / 9)
     assert soft_dice(np.zeros(3), np.zeros(3)) == 1.0
     with pytest.raises(InvalidArgumentError, match="soft label needs 2 channels"):
         truth_masks(soft, 2, soft=True)

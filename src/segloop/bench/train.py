@@ -32,7 +32,8 @@ time: the per-epoch checkpoints, CSV, curves and validations count too),
 ``reference_loader_seconds``, ``iterations``, ``reference_iterations``,
 ``epochs``, ``stopped``, ``total_seconds`` (the whole ``train`` call: data,
 training, test), ``batch_size``, ``patch``, ``threads``, ``device``, ``config``
-(the file), ``output`` and, for soft labels, ``soft_dice`` / ``hard_dice``.
+(the file), ``output`` and, for soft labels, ``soft_dice`` / ``hard_dice`` /
+``soft_mse`` / ``threshold_dice``.
 Cases: one row per test case (``dataset, case, dice, per_class`` and
 ``soft_dice``), then one row for the plain loop (``case: "plain-loop"``: its
 first and last losses).
@@ -188,7 +189,8 @@ def run_train_bench(cfg: Config, *, reference_iterations: int | None = None,
         "threads": cfg.training.threads or os.cpu_count(), "device": metrics.get("device"),
         "config": config_path, "output": str(out)})
     if cfg.data.soft_labels:
-        row.update(soft_dice=metrics.get("soft_dice"), hard_dice=metrics.get("hard_dice"))
+        row.update({k: metrics.get(k) for k in ("soft_dice", "hard_dice", "soft_mse",
+                                                 "threshold_dice")})
     cases = [{"dataset": dataset, "case": c["id"], "dice": c["dice"],
               "per_class": c["per_class"],
               **({"soft_dice": c["soft_dice"]} if "soft_dice" in c else {})}

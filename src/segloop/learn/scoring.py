@@ -61,7 +61,10 @@ from segloop.metrics import dice as mask_dice
 from segloop.metrics import label_metrics, lesion_detection
 
 __all__ = ["LESION_KEYS", "Outcome", "infer_volume", "predict_cases", "score_case",
-           "score_cases", "soft_dice", "summarize", "truth_masks"]
+           "score_cases", "soft_dice", "summarize", "threshold_dice", "truth_masks"]
+
+#: Thresholds of :func:`threshold_dice` (QUBIQ 2020: 0.1, 0.2, ..., 0.9).
+THRESHOLDS = tuple(round(0.1 * k, 1) for k in range(1, 10))
 
 #: Lesion-detection counts of a class (:func:`score_case` with ``distances``).
 LESION_KEYS = ("n_truth", "n_pred", "tp_truth", "fp_pred")
@@ -79,6 +82,22 @@ def soft_dice(probabilities, truth) -> float:
     t = np.asarray(truth, dtype=np.float64)
     total = p.sum() + t.sum()
     return 1.0 if total == 0 else float(2.0 * (p * t).sum() / total)
+
+
+def threshold_dice(probabilities, truth, thresholds=THRESHOLDS) -> float:
+    """Mean over ``thresholds`` of the Dice of ``p > τ`` against ``truth > τ`` (QUBIQ's score).
+
+    Rewards outputs that follow the raters' agreement level, which a single
+    threshold at 0.5 cannot see.
+
+    Examples
+    --------
+    >>> t = np.array([[0.0, 0.3, 0.6, 1.0]])
+    >>> threshold_dice(t, t), round(threshold_dice((t > 0.5).astype(float), t), 3)
+    (1.0, 0.807)
+    """
+    p, t = np.asarray(probabilities), np.asarray(truth)
+    return float(np.mean([mask_dice(p > tau, t > tau) for tau in thresholds]))
 
 
 def truth_masks(label, n_classes: int, *, soft: bool = False) -> tuple[list, np.ndarray | None]:
@@ -130,7 +149,9 @@ def score_case(pred, truth, *, classes, probabilities=None, soft: bool = False,
     -------
     dict
         ``dice`` (mean over classes), ``per_class`` ``{name: dice}``; soft:
-        ``soft_dice`` and ``soft_per_class``; ``distances``: ``classes``
+        ``soft_dice``, ``soft_per_class``, ``soft_mse`` (mean squared error of
+        the probabilities against the soft truth) and ``threshold_dice``
+        (:func:`threshold_dice`), means over classes; ``distances``: ``classes``
         ``{name: {"hd95", "assd", "n_truth", "n_pred", "tp_truth", "fp_pred"}}``.
 
     Examples
@@ -148,9 +169,13 @@ def score_case(pred, truth, *, classes, probabilities=None, soft: bool = False,
                                    f"{masks[0].shape}")
     out: dict = {"per_class": {}}
     if soft_truth is not None and probabilities is not None:
-        out["soft_per_class"] = {
-            name: soft_dice(np.asarray(probabilities)[i + offset], soft_truth[i])
-            for i, name in enumerate(names)}
+        probs = [np.asarray(probabilities)[i + offset] for i in range(len(names))]
+        out["soft_per_class"] = {name: soft_dice(pr, t)
+                                 for name, pr, t in zip(names, probs, soft_truth, strict=True)}
+        out["soft_mse"] = float(np.mean([np.mean((pr - t) ** 2)
+                                         for pr, t in zip(probs, soft_truth, strict=True)]))
+        out["threshold_dice"] = float(np.mean([threshold_dice(pr, t)
+                                               for pr, t in zip(probs, soft_truth, strict=True)]))
     if distances:
         out["classes"] = {}
     for i, (name, t) in enumerate(zip(names, masks, strict=True), start=1):
@@ -278,9 +303,11 @@ def score_cases(predictor: Predictor, volumes, *, tta: bool = False,
 
 
 def summarize(cases: list[dict], cfg: Config) -> dict:
-    """Means over cases: ``dice``, ``per_class`` (and ``soft_dice``, ``hard_dice`` when soft).
+    """Means over cases: ``dice``, ``per_class`` and, soft, the other scores of :func:`score_case`.
 
-    ``grid`` is the cases' grid (``native`` or ``network``), ``per_case`` the cases.
+    Soft labels add ``hard_dice`` (= ``dice``), ``soft_dice``, ``soft_mse`` and
+    ``threshold_dice``. ``grid`` is the cases' grid (``native`` or ``network``),
+    ``per_case`` the cases.
     """
     def mean(values):
         values = list(values)
@@ -290,6 +317,8 @@ def summarize(cases: list[dict], cfg: Config) -> dict:
            "per_class": {n: mean(c["per_class"][n] for c in cases) for n in cfg.data.classes}}
     if cfg.data.soft_labels:
         out.update(hard_dice=out["dice"], soft_dice=mean(c["soft_dice"] for c in cases),
+                   soft_mse=mean(c["soft_mse"] for c in cases),
+                   threshold_dice=mean(c["threshold_dice"] for c in cases),
                    soft_per_class={n: mean(c["soft_per_class"][n] for c in cases)
                                    for n in cfg.data.classes})
     grids = {c.get("grid") for c in cases} - {None}
