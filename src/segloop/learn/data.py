@@ -51,8 +51,8 @@ from segloop.learn.config import Config, DataConfig
 from segloop.learn.preprocess import preprocess_image, preprocess_settings, to_grid
 from segloop.learn.splitting import group_of, split_groups
 
-__all__ = ["PreparedData", "Volume", "case_files", "group_of", "label_names", "prepare_data",
-           "read_volume", "select_cases", "split_groups"]
+__all__ = ["PreparedData", "Volume", "case_files", "contrast_sources", "group_of", "label_names",
+           "open_config_dataset", "prepare_data", "read_volume", "select_cases", "split_groups"]
 
 
 @dataclass
@@ -96,7 +96,7 @@ def label_names(cfg: DataConfig, case: Case) -> list[str]:
     return names
 
 
-def _contrast_sources(case: Case, cfg: DataConfig) -> list[str | None] | None:
+def contrast_sources(case: Case, cfg: DataConfig) -> list[str | None] | None:
     """Image name per contrast (None: the main image); None when the case has none of them."""
     if not cfg.contrasts:
         return [None]
@@ -114,7 +114,7 @@ def _contrast_sources(case: Case, cfg: DataConfig) -> list[str | None] | None:
 
 def case_files(case: Case, cfg: DataConfig) -> list[Path]:
     """Every file :func:`read_volume` reads for ``case`` (the cache key stamps them)."""
-    names = _contrast_sources(case, cfg) or [None]
+    names = contrast_sources(case, cfg) or [None]
     files = [case.image if n is None else case.extra_images[n] for n in names]
     for name in label_names(cfg, case):
         parts = case.label_options.get(name, {}).get("parts")
@@ -155,7 +155,7 @@ def _read_label(case: Case, cfg: DataConfig, image: Image, names: list[str]) -> 
 
 def read_volume(case: Case, cfg: DataConfig) -> Volume:
     """Read one case: its contrasts, its label(s), preprocessed (no cache)."""
-    sources = _contrast_sources(case, cfg)
+    sources = contrast_sources(case, cfg)
     if sources is None:
         raise DatasetError(f"case {case.id} has none of data.contrasts {cfg.contrasts}")
     images = [case.read_image(n) for n in sources]
@@ -175,7 +175,7 @@ def read_volume(case: Case, cfg: DataConfig) -> Volume:
 def select_cases(cases: Sequence[Case], cfg: DataConfig) -> list[Case]:
     """Cases sorted by id with the configured contrasts and label(s), ``data.limit`` first."""
     chosen = [c for c in sorted(cases, key=lambda c: c.id)
-              if _contrast_sources(c, cfg) is not None
+              if contrast_sources(c, cfg) is not None
               and (names := label_names(cfg, c)) and all(c.has_label(n) for n in names)]
     return chosen[: cfg.limit] if cfg.limit else chosen
 
@@ -197,8 +197,13 @@ def _cached(case: Case, cfg: DataConfig, cache: ArrayCache, settings: dict) -> V
     return vol
 
 
-def _open(d: DataConfig, label: str | None):
-    """:func:`segloop.io.open_dataset`, its hints in terms of the config (``data.layout``)."""
+def open_config_dataset(d: DataConfig):
+    """The dataset of ``data.path`` (layout ``data.layout``, labels ``data.label``).
+
+    :func:`segloop.io.open_dataset`, with its hints in terms of the config
+    (``data.layout``); the first of several labels names the label suffix.
+    """
+    label = d.label if isinstance(d.label, str) else (d.label[0] if d.label else None)
     try:
         return open_dataset(d.path, format=d.layout, label_suffix=label)
     except DatasetError as exc:  # io's hint names its commands' option
@@ -263,8 +268,7 @@ def prepare_data(cfg: Config, *, log: Callable[[str], object] = print) -> Prepar
         A bad ``data.layout`` or ``data.split`` (named).
     """
     d = cfg.data
-    suffix = d.label if isinstance(d.label, str) else (d.label[0] if d.label else None)
-    ds = _open(d, suffix)
+    ds = open_config_dataset(d)
     cases = select_cases(ds.cases, d)
     if not cases:
         raise _no_cases(ds, d)

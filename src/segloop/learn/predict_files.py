@@ -158,11 +158,11 @@ def _contrasts(predictor: Predictor) -> list[str]:
 def _dataset_jobs(ds, predictor: Predictor) -> list[_Job]:
     """One job per case of a dataset having the model's contrasts (read as training reads them)."""
     from segloop.errors import DatasetError
-    from segloop.learn.data import _contrast_sources
+    from segloop.learn.data import contrast_sources
 
     jobs = []
     for case in sorted(ds.cases, key=lambda c: c.id):
-        sources = _contrast_sources(case, predictor.config.data)  # one missing: an error
+        sources = contrast_sources(case, predictor.config.data)  # one missing: an error
         if sources is None:  # none of them (BIDS: a case of another contrast)
             continue
         jobs.append(_Job(case.id, case.id.replace("/", "_"), output_suffix(case.image)[1],

@@ -54,7 +54,7 @@ import numpy as np
 
 from segloop.errors import InvalidArgumentError
 from segloop.learn.config import Config
-from segloop.learn.data import Volume, read_volume
+from segloop.learn.data import Volume, open_config_dataset, read_volume
 from segloop.learn.predict import Predictor
 from segloop.learn.preprocess import slice_axis_index
 from segloop.metrics import dice as mask_dice
@@ -235,13 +235,9 @@ class _NativeTruth:
         self.cfg, self.cases = cfg, None
 
     def __call__(self, case_id: str) -> np.ndarray:
-        from segloop.io import open_dataset
-
         d = self.cfg.data
         if self.cases is None:  # opened as segloop.learn.data.prepare_data opens it
-            suffix = d.label if isinstance(d.label, str) else (d.label[0] if d.label else None)
-            ds = open_dataset(d.path, format=d.layout, label_suffix=suffix)
-            self.cases = {c.id: c for c in ds.cases}
+            self.cases = {c.id: c for c in open_config_dataset(d).cases}
         if case_id not in self.cases:
             raise InvalidArgumentError(f"case {case_id} is no longer in the dataset",
                                        path=d.path)
