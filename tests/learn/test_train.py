@@ -311,3 +311,27 @@ def test_other_architecture_and_corrupt_checkpoints_are_one_line_errors(run_2d, 
                                   training={"init_from": str(tmp_path / "nope.pt")}))
     with pytest.raises(SegloopError, match="nope.pt: checkpoint not found"):
         train(missing, log=_quiet)
+
+
+def test_given_data_is_what_trains_and_tests(pairs_2d, tmp_path):
+    """``train(cfg, data=...)`` trains on the given volumes only (active learning's labelled part)."""
+    from segloop.learn.data import PreparedData, prepare_data
+
+    cfg = load_config(_config(pairs_2d, tmp_path, training={"epochs": 1, "iterations_per_epoch": 1}))
+    full = prepare_data(cfg, log=_quiet)
+    subset = PreparedData(full.train[:1], [], full.test[:1], full.in_channels, full.preprocess)
+    seen = []
+    real = train_module.make_loader
+
+    def loader(config, volumes, *, seed):
+        seen.extend(v.id for v in volumes)
+        return real(config, volumes, seed=seed)
+
+    lines: list[str] = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(train_module, "make_loader", loader)
+        result = train(cfg, data=subset, log=lines.append)
+    assert seen == [full.train[0].id]
+    assert result["test_cases"] == 1 and [c["id"] for c in result["per_case"]] == [
+        full.test[0].id]
+    assert "1 training, 0 validation, 1 test cases" in "\n".join(lines)

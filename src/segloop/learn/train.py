@@ -61,7 +61,7 @@ import yaml
 from segloop.errors import InvalidArgumentError
 from segloop.learn.checkpoint import load_checkpoint, save_checkpoint
 from segloop.learn.config import Config, to_dict
-from segloop.learn.data import prepare_data
+from segloop.learn.data import PreparedData, prepare_data
 from segloop.learn.epoch import epoch_line, run_epoch
 from segloop.learn.history import TensorBoard, plot_curves, replace_file, write_csv
 from segloop.learn.losses import build_loss
@@ -161,10 +161,11 @@ def _loop(run: dict, state: dict, out: Path, log, progress) -> str:
     return "epochs"
 
 
-def _setup(cfg: Config, log) -> dict:
+def _setup(cfg: Config, log, data: PreparedData | None = None) -> dict:
     device = select_device(cfg)
     seed_all(cfg.training.seed)
-    data = prepare_data(cfg, log=log)
+    if data is None:
+        data = prepare_data(cfg, log=log)
     if not data.train:
         raise InvalidArgumentError("no training cases after the split (data.split)",
                                    path=cfg.data.path)
@@ -221,13 +222,18 @@ def _finite(obj):
     return obj
 
 
-def train(cfg: Config, *, log=print, progress=None) -> dict:
+def train(cfg: Config, *, data: PreparedData | None = None, log=print, progress=None) -> dict:
     """Train the network of ``cfg`` and evaluate it on the test split.
 
     Parameters
     ----------
     cfg : Config
         The validated config (:func:`segloop.learn.config.load_config`).
+    data : PreparedData, optional
+        The split volumes to train, validate and test on, already read under
+        ``cfg`` (:func:`segloop.learn.data.prepare_data`, or a subset of its
+        lists: active learning trains on the labelled part of the pool). None:
+        read them from ``data.path``.
     log : callable
         Receives the progress lines (one per epoch, and a few more).
     progress : callable, optional
@@ -278,7 +284,7 @@ def train(cfg: Config, *, log=print, progress=None) -> dict:
     """
     out = Path(cfg.output.dir)
     with deterministic_runtime(cfg) as threads:
-        run = _setup(cfg, log)
+        run = _setup(cfg, log, data)
         replace_file(out / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
         log(f"output in {out}; {threads} threads")
         state = start_state(run, out, log)
