@@ -20,7 +20,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: Sub-command modules of :mod:`segloop.cli`, in the order ``--help`` lists them.
 COMMANDS = ("info", "convert", "dataset", "evaluate", "tools", "segment", "learn", "predict",
-            "bench", "demo")
+            "preannotate", "bench", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
