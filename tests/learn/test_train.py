@@ -314,10 +314,11 @@ def test_other_architecture_and_corrupt_checkpoints_are_one_line_errors(run_2d, 
 
 
 def test_given_data_is_what_trains_and_tests(pairs_2d, tmp_path):
-    """``train(cfg, data=...)`` trains on the given volumes only (active learning's labelled part)."""
+    """``train(cfg, data=...)`` trains on the given volumes only (active learning's labelled)."""
     from segloop.learn.data import PreparedData, prepare_data
 
-    cfg = load_config(_config(pairs_2d, tmp_path, training={"epochs": 1, "iterations_per_epoch": 1}))
+    cfg = load_config(_config(pairs_2d, tmp_path,
+                              training={"epochs": 1, "iterations_per_epoch": 1}))
     full = prepare_data(cfg, log=_quiet)
     subset = PreparedData(full.train[:1], [], full.test[:1], full.in_channels, full.preprocess)
     seen = []

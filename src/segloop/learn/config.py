@@ -77,6 +77,9 @@ class DataConfig(_Section):
     #: a list (soft labels only): the mean of these labels (raters) is the soft truth
     classes: dict[str, list[int]] = Field(default_factory=lambda: {"foreground": [1]})
     #: classes: name -> label values merged into it (BRATS whole tumour: [1, 2, 3, 4])
+    background: list[int] = Field(default_factory=list)
+    #: background: label values read as background, 0 (ACDC's LV alone: classes {lv: [3]},
+    #: background [1, 2]); any other value missing from classes is an error
     soft_labels: bool = False  #: keep label values as floats in [0, 1] (mean of raters...)
     dims: Literal[2, 3] = 2  #: 2: slices (of volumes) or images; 3: volume patches
     slice_axis: Literal["axial", "coronal", "sagittal", 0, 1, 2] = "axial"
@@ -98,6 +101,12 @@ class DataConfig(_Section):
         for name, values in self.classes.items():
             if not values or any(v <= 0 for v in values):
                 raise ValueError(f"classes.{name}: label values must be positive integers")
+        if any(v <= 0 for v in self.background):
+            raise ValueError("background: label values must be positive integers (0 is "
+                             "background already)")
+        both = sorted(set(self.background) & {v for vs in self.classes.values() for v in vs})
+        if both:
+            raise ValueError(f"background: values {both} are also in classes")
         if self.patch_size is not None and len(self.patch_size) != self.dims:
             raise ValueError(f"patch_size: {self.dims} sizes expected for dims={self.dims}")
         if self.spacing is not None and len(self.spacing) not in (2, 3):
@@ -184,6 +193,12 @@ class TrainingConfig(_Section):
     compile: bool = False  #: torch.compile the network
     resume: bool = True  #: continue from OUTPUT_DIR/last.pt when it exists
     init_from: str | None = None  #: start from this checkpoint's weights (transfer)
+    #: init_from: any segloop checkpoint of a network of the same shape (dims, input
+    #: channels, model.channels/strides/num_res_units/norm; else an error naming the key);
+    #: its output block is loaded only when the classes are the same, else re-initialised
+    freeze_encoder: bool = False
+    #: freeze_encoder: train the decoder only: the U-Net's down path and bottom keep their
+    #: (init_from) weights, the optimiser holds the other tensors (segloop.learn.transfer)
 
 
 class InferenceConfig(_Section):

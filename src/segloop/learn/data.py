@@ -124,11 +124,11 @@ def case_files(case: Case, cfg: DataConfig) -> list[Path]:
 
 def _class_map(label: np.ndarray, cfg: DataConfig, case: Case) -> np.ndarray:
     values = np.unique(label)
-    known = {v for vs in cfg.classes.values() for v in vs}
+    known = {v for vs in cfg.classes.values() for v in vs} | set(cfg.background)
     unknown = [int(v) for v in values if v != 0 and int(v) not in known]
     if unknown:
         raise DatasetError(f"case {case.id}: labels with classes not in the config: values "
-                           f"{unknown} (data.classes maps {sorted(known)})")
+                           f"{unknown} (data.classes and data.background map {sorted(known)})")
     lut = np.zeros(int(values.max()) + 1 if values.size else 1, np.uint8)
     for index, vs in enumerate(cfg.classes.values(), start=1):
         lut[[v for v in vs if v < lut.size]] = index

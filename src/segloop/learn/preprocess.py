@@ -60,7 +60,10 @@ def preprocess_settings(cfg: DataConfig) -> dict:
     keys = ("dims", "slice_axis", "contrasts", "channels", "label", "classes", "soft_labels",
             "spacing", "normalize", "crop_foreground")
     data = cfg.model_dump(mode="json")
-    return {k: data[k] for k in keys}
+    out = {k: data[k] for k in keys}
+    if data["background"]:  # only when used: earlier caches and checkpoints keep their key
+        out["background"] = data["background"]
+    return out
 
 
 def slice_axis_index(axis) -> int:

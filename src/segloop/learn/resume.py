@@ -6,9 +6,11 @@
 state, the best validation Dice, the elapsed time and the history.
 :func:`start_state` resumes from ``last.pt`` when it exists and
 ``training.resume`` (weights, optimiser, schedule, RNG state, history, elapsed
-time; a checkpoint of another architecture is refused), else loads
-``training.init_from`` (the tensors whose names and shapes match), else starts
-afresh. Both take the ``run`` of :func:`segloop.learn.train.train`: a dict
+time; a checkpoint of another architecture, other ``optim.*`` settings or
+another ``training.freeze_encoder`` is refused), else loads
+``training.init_from`` (a network of the same shape; the output block only
+when the classes are the same: :func:`segloop.learn.transfer.transfer_weights`),
+else starts afresh. Both take the ``run`` of :func:`segloop.learn.train.train`: a dict
 with ``cfg``, ``data`` (:class:`~segloop.learn.data.PreparedData`), ``net``,
 ``optimizer`` and ``scheduler``.
 
@@ -39,6 +41,7 @@ from pathlib import Path
 from segloop.errors import InvalidArgumentError
 from segloop.learn.checkpoint import load_checkpoint
 from segloop.learn.config import Config, to_dict
+from segloop.learn.transfer import transfer_weights
 
 __all__ = ["start_state", "training_checkpoint"]
 
@@ -52,11 +55,12 @@ def _architecture(cfg: Config, in_channels: int) -> dict:
 
 
 def _optimisation(cfg: Config) -> dict:
-    """What the saved optimiser and schedule stand for (momentum: SGD only)."""
+    """What the saved optimiser and schedule stand for (momentum: SGD only; which tensors)."""
     optim = to_dict(cfg)["optim"]
     if optim["name"] != "sgd":
         optim.pop("momentum")
-    return {f"optim.{k}": v for k, v in optim.items()}
+    return {**{f"optim.{k}": v for k, v in optim.items()},
+            "training.freeze_encoder": cfg.training.freeze_encoder}
 
 
 def _check_compatible(ck: dict, cfg: Config, in_channels: int, path: Path) -> None:
@@ -73,15 +77,14 @@ def _check_compatible(ck: dict, cfg: Config, in_channels: int, path: Path) -> No
                     path=path)
 
 
-def _init_from(net, path, log) -> None:
-    ck = load_checkpoint(path)
-    own = net.state_dict()
-    fitting = {k: v for k, v in ck["model"].items() if k in own and own[k].shape == v.shape}
-    if not fitting:
-        raise InvalidArgumentError("training.init_from: no tensor of this checkpoint fits the "
-                                   "configured network", path=path)
-    net.load_state_dict(fitting, strict=False)
-    log(f"init_from {path}: loaded {len(fitting)} of {len(own)} tensors")
+def _init_from(net, path, cfg: Config, in_channels: int, log) -> None:
+    """Load ``training.init_from`` into ``net`` (:func:`segloop.learn.transfer.transfer_weights`).
+
+    Logs one line naming how many tensors were loaded and, when the classes
+    differ, the output-block tensors left at their fresh initialisation.
+    """
+    report = transfer_weights(net, path, config=cfg, in_channels=in_channels)
+    log(report.line())
 
 
 def training_checkpoint(run: dict, state: dict) -> dict:
@@ -117,5 +120,5 @@ def start_state(run: dict, out: Path, log) -> dict:
         log(f"resuming from {last} after epoch {state['epoch']} "
             f"({state['elapsed'] / 60:.1f} min trained)")
     elif cfg.training.init_from:
-        _init_from(run["net"], cfg.training.init_from, log)
+        _init_from(run["net"], cfg.training.init_from, cfg, run["data"].in_channels, log)
     return state

@@ -12,8 +12,10 @@
 2. **start**: resume from ``OUTPUT_DIR/last.pt`` when it exists and
    ``training.resume`` (weights, optimiser, schedule, history, elapsed time; a
    checkpoint of another architecture or other ``optim.*`` settings is refused,
-   more ``training.epochs`` continue it), else ``training.init_from``
-   (the tensors whose names and shapes match): :mod:`segloop.learn.resume`;
+   more ``training.epochs`` continue it), else ``training.init_from`` (a
+   network of the same shape; its output block only when the classes are the
+   same: :mod:`segloop.learn.transfer`), with the encoder frozen when
+   ``training.freeze_encoder``: :mod:`segloop.learn.resume`;
 3. **epochs**: a progress line per epoch (loss, validation Dice, seconds,
    samples/s, seconds waiting for the loader), and within the epoch an
    optional ``progress`` callback after every iteration (the command line draws
@@ -77,6 +79,7 @@ from segloop.learn.predict import Predictor
 from segloop.learn.resume import start_state, training_checkpoint
 from segloop.learn.sampling import make_loader
 from segloop.learn.scoring import score_cases, summarize
+from segloop.learn.transfer import freeze_encoder, trainable_parameters
 
 __all__ = ["STOP_REASONS", "train"]
 
@@ -170,17 +173,21 @@ def _setup(cfg: Config, log, data: PreparedData | None = None) -> dict:
         raise InvalidArgumentError("no training cases after the split (data.split)",
                                    path=cfg.data.path)
     net = build_network(cfg, in_channels=data.in_channels).to(device)
+    if cfg.training.freeze_encoder:  # the optimiser only holds what still trains
+        log(f"freeze_encoder: {len(freeze_encoder(net))} encoder tensors frozen")
     forward = net.logits
     if cfg.training.compile:
         forward = torch.compile(net.backbone)
-    optimizer = build_optimizer(cfg, net.parameters())
+    optimizer = build_optimizer(cfg, trainable_parameters(net))
     loader = make_loader(cfg, data.train, seed=cfg.training.seed)
     steps = len(loader)
     scheduler = build_scheduler(cfg, optimizer, steps_per_epoch=max(1, steps))
     predictor = Predictor(net, cfg, in_channels=data.in_channels, device=device)
     n_params = sum(p.numel() for p in net.parameters())
+    n_train = sum(p.numel() for p in trainable_parameters(net))
+    trains = "" if n_train == n_params else f" ({n_train:,} trained)"
     log(f"{len(data.train)} training, {len(data.val)} validation, {len(data.test)} test cases; "
-        f"{n_params:,} parameters; {steps} iterations per epoch on {device}")
+        f"{n_params:,} parameters{trains}; {steps} iterations per epoch on {device}")
     return {"cfg": cfg, "device": device, "data": data, "loader": loader, "net": net,
             "forward": forward,
             "loss": build_loss(cfg), "optimizer": optimizer, "scheduler": scheduler,
