@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
+
 __all__ = ["SUITES", "register", "run"]
 
-SUITES = ("latency", "clicks", "interpolation", "train")
+SUITES = ("latency", "clicks", "interpolation", "train", "loop", "finetune", "transfer")
+
+#: Suites whose parser and runner live in their own module ``segloop.cli.bench_<suite>``:
+#: ``add_parser(suites, common)`` adds the sub-parser, ``run(args) -> (report, plot)`` runs it
+#: (``plot``: None or a ``write(report, path)`` function for ``--plot``).
+_MODULE_SUITES = ("loop", "finetune", "transfer")
 
 
 def _common(p, *, plot: bool = True) -> None:
@@ -17,7 +24,7 @@ def _common(p, *, plot: bool = True) -> None:
 def register(sub) -> None:
     """Add the ``bench`` sub-command and its suites."""
     p = sub.add_parser("bench",
-                       help="run a benchmark suite (latency, clicks, interpolation, train)",
+                       help="run a benchmark suite (" + ", ".join(SUITES) + ")",
                        description="Run a benchmark suite and write machine-readable JSON "
                        "(common top level: suite, segloop_version, versions, machine, args, "
                        "summary, cases).")
@@ -81,7 +88,11 @@ def register(sub) -> None:
                      help="at most N plain-loop iterations (default: as many as segloop ran; "
                      "0: no plain loop)")
     _common(trn, plot=False)
-    for parser in (lat, clk, itp, trn):
+    parsers = [lat, clk, itp, trn]
+    for name in _MODULE_SUITES:
+        module = importlib.import_module(f"segloop.cli.bench_{name}")
+        parsers.append(module.add_parser(suites, _common))
+    for parser in parsers:
         parser.set_defaults(func=run)
 
 
@@ -106,7 +117,10 @@ def run(args) -> int:
     from segloop.io.files import write_json
 
     plot = None
-    if args.suite == "train":
+    if args.suite in _MODULE_SUITES:
+        report, plot = importlib.import_module(f"segloop.cli.bench_{args.suite}").run(args)
+        print(format_rows(report["summary"], SUMMARY_KEYS[args.suite]))
+    elif args.suite == "train":
         report = _run_train(args)
         print(format_rows(report["summary"], SUMMARY_KEYS["train"]))
     elif args.suite == "latency":
