@@ -1,6 +1,7 @@
 """The demo runs end to end on the built-in MNI152 data and reports real numbers."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +100,23 @@ def test_demo_trains_a_unet_that_beats_the_threshold_baseline(demo_run):
     image = read_image(demo_run / "learn" / "heldout" / "slab06.nii.gz")
     assert seg.shape == image.shape and seg.spacing == image.spacing
     assert seg.label_values() == [0, 1, 2, 3]
+
+
+def test_demo_ranks_the_heldout_slabs_and_corrects_one_with_scribbles(demo_run):
+    loop = json.loads((demo_run / "results.json").read_text())["steps"]["loop"]
+    queue = json.loads((demo_run / loop["files"]["queue"]).read_text())
+    ids = [item["id"] for item in queue["items"]]
+    assert sorted(ids) == ["slab02.nii.gz", "slab06.nii.gz", "slab10.nii.gz"]
+    assert [item["id"] for item in loop["queue"]] == ids  # most uncertain first
+    scores = [item["score"] for item in loop["queue"]]
+    assert scores == sorted(scores, reverse=True) and all(0 < s < 1 for s in scores)
+    assert all(Path(item["prediction"]).exists() for item in queue["items"])
+    corrected = loop["corrected"]
+    assert corrected["slab"] == ids[0].split(".")[0]
+    assert corrected["tissue"] in ("grey matter", "white matter")
+    assert len(corrected["slices"]) == 3
+    for row in corrected["slices"]:
+        assert 0.3 < row["model"] <= 1 and 0.3 < row["bifseg"] <= 1 and 0.3 < row["graphcut"] <= 1
+        assert row["bifseg_seconds"] < 10
+    # the shared model is untouched by the fine-tuning session
+    assert not list((demo_run / "learn" / "run").glob("*.~*~"))

@@ -72,7 +72,14 @@ def _replace_previous(out: Path, overwrite: bool) -> None:
 
 
 def _steps():
-    from segloop.demo import steps_clicks, steps_data, steps_dicom, steps_learn, steps_tools
+    from segloop.demo import (
+        steps_clicks,
+        steps_data,
+        steps_dicom,
+        steps_learn,
+        steps_loop,
+        steps_tools,
+    )
 
     return [
         ("data", "Real data in, real data out: MNI152 template I/O", steps_data.step_data),
@@ -84,6 +91,8 @@ def _steps():
         ("clicks", "Every click counted: the simulated annotator", steps_clicks.step_clicks),
         ("learn", "Deep learning: a 2D U-Net trained, applied and its uncertainty measured",
          steps_learn.step_learn),
+        ("loop", "The loop: a pre-annotation queue, then scribbles fine-tune the model (BIFSeg)",
+         steps_loop.step_loop),
     ]
 
 
