@@ -28,7 +28,7 @@ from segloop.errors import SegloopError
 from segloop.io import Image
 from segloop.learn.predict import Prediction, Predictor, load_model
 
-__all__ = ["list_inputs", "output_suffix", "predict_paths"]
+__all__ = ["list_inputs", "output_suffix", "predict_paths", "prediction_jobs"]
 
 
 #: Formats a prediction is written in as they are; the others become NIfTI (JPEG: PNG).
@@ -174,7 +174,7 @@ def _dataset_jobs(ds, predictor: Predictor) -> list[_Job]:
     return jobs
 
 
-def _jobs(inputs, predictor: Predictor, out: Path, read_options: dict) -> list[_Job]:
+def prediction_jobs(inputs, predictor: Predictor, out: Path, read_options: dict) -> list[_Job]:
     """What to predict: files, one file per contrast, or the cases of a dataset folder."""
     from segloop.errors import DatasetError, FileMissingError, InvalidArgumentError
     from segloop.io import open_dataset
@@ -289,7 +289,7 @@ def predict_paths(model, inputs, output_dir, *, soft: bool = False, tta: bool | 
     mc = int(mc or (inf.mc_samples if uncertainty else 0))
     tta_flag = inf.tta if tta is None else bool(tta)
     out = Path(output_dir)
-    jobs = _jobs(inputs, predictor, out, dict(read_options or {}))
+    jobs = prediction_jobs(inputs, predictor, out, dict(read_options or {}))
     plans = [_planned(job, out, soft=soft, classes=predictor.classes, uncertainty=uncertainty)
              for job in jobs]
     targets = [p for ps in plans for p in ps]

@@ -42,7 +42,7 @@ from segloop.io import write_image
 from segloop.io.files import atomic_output, write_json
 from segloop.learn.data import Volume
 from segloop.learn.predict import Predictor, load_model
-from segloop.learn.predict_files import _jobs
+from segloop.learn.predict_files import prediction_jobs
 from segloop.learn.strategies import check_strategy, rank
 
 __all__ = ["Queue", "QueueItem", "preannotate"]
@@ -97,7 +97,7 @@ def _labelled(labelled, predictor: Predictor, out: Path, read_options: dict) -> 
     if not isinstance(labelled, str | Path):
         return list(labelled)
     return [_volume(f"labelled/{job.name}", job.read(), predictor)
-            for job in _jobs(labelled, predictor, out, read_options)]
+            for job in prediction_jobs(labelled, predictor, out, read_options)]
 
 
 def _write_csv(items: list[QueueItem], path: Path, overwrite: bool) -> Path:
@@ -163,7 +163,7 @@ def preannotate(model, inputs, out_dir, *, strategy: str = "entropy",
     out = Path(out_dir)
     pred_dir = out / "predictions"
     options = dict(read_options or {})
-    jobs = _jobs(inputs, predictor, pred_dir, options)
+    jobs = prediction_jobs(inputs, predictor, pred_dir, options)
     targets = [pred_dir / f"{job.stem}_seg{job.ext}" for job in jobs]
     json_path, csv_path = out / "queue.json", out / "queue.csv"
     if not overwrite:
