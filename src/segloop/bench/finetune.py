@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from segloop.bench.plots import save_figure
 from segloop.bench.report import bench_report
 from segloop.errors import InvalidArgumentError
 from segloop.learn.config import Config, to_dict
@@ -276,7 +277,4 @@ def write_plot(report: dict, path) -> Path:
         ax.set(title=name, xlabel="scribbles", ylabel="mean Dice", xticks=range(2, k + 1))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    return out
+    return save_figure(fig, path)

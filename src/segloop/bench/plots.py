@@ -23,9 +23,17 @@ import numpy as np
 
 from segloop.errors import InvalidArgumentError
 
-__all__ = ["dice_curves", "write_plot"]
+__all__ = ["dice_curves", "save_figure", "write_plot"]
 
 _PEER_PREFIXES = ("opencv-", "skimage-", "itk-")
+
+
+def save_figure(fig, path) -> Path:
+    """Write a benchmark figure as PNG (parent folders created); the path written."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    return out
 
 
 def dice_curves(cases: list[dict], max_k: int) -> dict[tuple[str, str], np.ndarray]:
@@ -104,7 +112,4 @@ def write_plot(report: dict, path) -> Path:
     for ax in axes.ravel()[len(datasets):]:
         ax.set_visible(False)
     fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    return out
+    return save_figure(fig, path)

@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from segloop.bench.plots import save_figure
 from segloop.bench.report import bench_report
 from segloop.errors import InvalidArgumentError
 from segloop.learn.checkpoint import load_checkpoint
@@ -283,7 +284,4 @@ def write_plot(report: dict, path) -> Path:
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    return out
+    return save_figure(fig, path)
