@@ -120,3 +120,19 @@ def test_demo_ranks_the_heldout_slabs_and_corrects_one_with_scribbles(demo_run):
         assert row["bifseg_seconds"] < 10
     # the shared model is untouched by the fine-tuning session
     assert not list((demo_run / "learn" / "run").glob("*.~*~"))
+
+
+def test_demo_recovers_the_simulated_raters_and_fusion_beats_them(demo_run):
+    step = json.loads((demo_run / "results.json").read_text())["steps"]["raters"]
+    for rater in ("ana", "ben", "chloe", "eli"):
+        found, given = step["raters"][rater]["boundary_bias_mm"], step["raters"][rater][
+            "given_grow_mm"]
+        assert abs(found - given) < 0.4, (rater, found, given)
+    assert step["raters"]["dev"]["volume_bias"] < -0.05  # the rater who misses parts
+    assert step["staple_rank"][-2:] == ["chloe", "dev"]  # least sensitive: drawn inside, misses
+    single = max(step["fusion_dice"][r] for r in step["raters"])
+    assert step["fusion_dice"]["majority"] > single
+    assert step["fusion_dice"]["staple"] > single
+    report = json.loads((demo_run / step["files"]["report.json"]).read_text())
+    assert set(report["raters"]) == set(step["raters"])
+    assert report["groups"]["attribute"] == "centre"

@@ -62,7 +62,8 @@ def test_each_shared_folder_is_detected_and_counted(folder):
 
 
 def test_every_shared_layout_has_a_row():
-    assert set(LAYOUTS) == {"bids", "pairs"} | (set(SHARED) - {"bids_ivadomed"})
+    # "raters" (images/ + labels/<rater>/) has no shared folder: tests/io/test_raters.py
+    assert set(LAYOUTS) == {"bids", "pairs", "raters"} | (set(SHARED) - {"bids_ivadomed"})
 
 
 @needs_shared("acdc_h5")

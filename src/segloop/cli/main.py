@@ -19,8 +19,8 @@ from segloop.errors import SegloopError
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: Sub-command modules of :mod:`segloop.cli`, in the order ``--help`` lists them.
-COMMANDS = ("info", "convert", "dataset", "evaluate", "tools", "segment", "learn", "predict",
-            "preannotate", "bench", "demo")
+COMMANDS = ("info", "convert", "dataset", "evaluate", "tools", "segment", "fuse", "raters",
+            "learn", "predict", "preannotate", "bench", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

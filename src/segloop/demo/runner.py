@@ -78,6 +78,7 @@ def _steps():
         steps_dicom,
         steps_learn,
         steps_loop,
+        steps_raters,
         steps_tools,
     )
 
@@ -93,6 +94,8 @@ def _steps():
          steps_learn.step_learn),
         ("loop", "The loop: a pre-annotation queue, then scribbles fine-tune the model (BIFSeg)",
          steps_loop.step_loop),
+        ("raters", "Many raters: bias found, consistency and fusion (majority, STAPLE)",
+         steps_raters.step_raters),
     ]
 
 

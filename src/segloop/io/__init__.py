@@ -12,6 +12,7 @@ from segloop.io.dicom import list_dicom_series, read_dicom, write_dicom
 from segloop.io.dicom_seg import read_dicom_seg, write_dicom_seg
 from segloop.io.geometry import check_same_grid, reorient, resample, same_grid
 from segloop.io.image import KINDS, Image
+from segloop.io.raters import rater_kinds
 from segloop.io.registry import FORMATS, format_of, read_image, read_labelled, write_image
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "from_nibabel",
     "from_sitk",
     "read_image",
+    "rater_kinds",
     "read_labelled",
     "reorient",
     "resample",

@@ -6,6 +6,7 @@ What is read::
     <root>/sub-<s>/[ses-<t>/]<datatype>/sub-<s>[_ses-<t>][_<key>-<value>...]_<suffix><ext>
     <root>/sub-<s>/sub-<s>_sessions.tsv, [ses-<t>/]sub-<s>[_ses-<t>]_scans.tsv
     <root>/derivatives/labels/sub-<s>/[ses-<t>/]<datatype>/<image name>_<label><ext>
+    <root>/derivatives/labels-<rater>/sub-<s>/[ses-<t>/]<datatype>/<image name>_<label><ext>
 
 * Images: ``.nii``, ``.nii.gz``, ``.png``, ``.tif``, ``.tiff``, ``.ome.tif``,
   ``.jpg`` in any datatype folder (``anat``, ``ct``, ``micr``...).  The case
@@ -15,6 +16,23 @@ What is read::
   listed in ``case.labels``; the configured one (default ``seg-manual``) is
   the main label.  Raster labels are read with ``threshold="auto"`` (0/255
   masks, and the stray 130/218/233 values of the SEM masks, become {0, 1}).
+* Raters (see :mod:`segloop.io.raters`): a label drawn by rater ``<id>``
+  (letters and digits) sits in ``derivatives/labels-<id>/`` (a sibling of
+  ``derivatives/labels/``, same tree inside), or carries a ``rater-<id>``
+  entity in its name, in any ``derivatives/labels*/`` folder.  The entity may
+  stand among the entities before the suffix or among the parts of the label
+  after it: ``sub-01_rater-alice_T2w_seg-manual``,
+  ``sub-01_T2w_rater-alice_seg-manual`` and
+  ``sub-01_T2w_seg-manual_rater-alice`` are all rater ``alice``'s
+  ``seg-manual`` of image ``sub-01_T2w`` (the entity is left out when the
+  label is matched to its image).  Such a label is listed in ``case.labels``
+  as ``<label>_rater-<id>`` (``seg-manual_rater-alice``) and in
+  ``case.raters[<label>][<id>]``; a label without a rater stays a plain
+  label (``seg-manual``, the main label).  Images may have different raters.
+  A ``rater-<id>`` entity naming another rater than its ``labels-<id>/``
+  folder, or given twice, is a problem and the file is skipped; one rater's
+  label found twice (in ``labels-alice/`` and with ``rater-alice`` in
+  ``labels/``) is a duplicate like any other.
 * Metadata, later sources overriding earlier ones: the ``participants.tsv``
   row, the ``samples.tsv`` row (``sample_id`` + ``participant_id``), the
   ``sessions.tsv`` and ``scans.tsv`` rows, then the sidecar JSON merged by
@@ -75,6 +93,7 @@ from typing import Any
 from segloop.errors import DatasetError, InvalidArgumentError
 from segloop.io.dataset import Case
 from segloop.io.layouts_base import Found, dirs_in, files_in, natural_key, relative
+from segloop.io.raters import rater_label_name, split_rater_entity
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -435,29 +454,68 @@ def _raw_images(ds: Path, root: Path, problems: list[str]) -> dict[tuple, dict]:
     return {key: dict(info[key], path=path) for key, path in images.items()}
 
 
-def _derived_labels(ds: Path, root: Path, problems: list[str]) -> dict[tuple, dict[str, Path]]:
-    """Label files under ``derivatives/labels`` by image key, then label name."""
-    found: dict[tuple, list[Path]] = {}
-    base = ds / "derivatives" / "labels"
-    for path in sorted(base.rglob("*")) if base.is_dir() else []:
-        if not path.is_file() or _extension(path.name) not in IMAGE_EXTENSIONS:
-            continue
-        try:
-            name = parse_bids_name(path.name)
-        except InvalidArgumentError as exc:
-            problems.append(f"{relative(path, root)}: unparsable BIDS name: {exc.message}")
-            continue
-        if name.label is None:
+def _label_folders(ds: Path, root: Path, problems: list[str]) -> list[tuple[Path, str | None]]:
+    """``derivatives/labels`` (no rater) and every ``derivatives/labels-<rater>``."""
+    out = []
+    for folder in dirs_in(ds / "derivatives"):
+        rater = folder.name[len("labels-") :] if folder.name.startswith("labels-") else None
+        if folder.name == "labels":
+            out.append((folder, None))
+        elif rater is not None and _LABEL.match(rater):
+            out.append((folder, rater))
+        elif rater is not None:
             problems.append(
-                f"{relative(path, root)}: label without a label suffix "
-                "(expected <image name>_<label>, e.g. _seg-manual)"
+                f"{relative(folder, root)}: not read: a rater id is letters and digits only"
             )
-            continue
-        found.setdefault((name.key, name.label), []).append(path)
-    out: dict[tuple, dict[str, Path]] = {}
-    for (key, label), path in _duplicates(found, "labels", root, problems).items():
-        out.setdefault(key, {})[label] = path
     return out
+
+
+def _without_rater(name: BidsName, folder_rater: str | None) -> tuple[BidsName, str | None]:
+    """A label's name without its ``rater-<id>`` entity, and its rater (folder or entity)."""
+    entities, label, rater = split_rater_entity(name.entities, name.label)
+    if folder_rater is not None and rater not in (None, folder_rater):
+        raise InvalidArgumentError(
+            f"its rater-{rater} entity contradicts its folder labels-{folder_rater}"
+        )
+    return BidsName(entities, name.suffix, label, name.extension), folder_rater or rater
+
+
+def _derived_labels(ds: Path, root: Path, problems: list[str]) -> tuple[dict, dict]:
+    """Label files under ``derivatives/labels*`` by image key, then label name.
+
+    Returns ``(labels, raters)``: image key -> {label name -> path}, and image
+    key -> {label -> {rater -> label name}}.
+    """
+    found: dict[tuple, list[Path]] = {}
+    for base, folder_rater in _label_folders(ds, root, problems):
+        for path in sorted(base.rglob("*")):
+            if not path.is_file() or _extension(path.name) not in IMAGE_EXTENSIONS:
+                continue
+            try:
+                name = parse_bids_name(path.name)
+            except InvalidArgumentError as exc:
+                problems.append(f"{relative(path, root)}: unparsable BIDS name: {exc.message}")
+                continue
+            try:
+                name, rater = _without_rater(name, folder_rater)
+            except InvalidArgumentError as exc:
+                problems.append(f"{relative(path, root)}: not read: {exc.message}")
+                continue
+            if name.label is None:
+                problems.append(
+                    f"{relative(path, root)}: label without a label suffix "
+                    "(expected <image name>_<label>, e.g. _seg-manual)"
+                )
+                continue
+            found.setdefault((name.key, name.label, rater), []).append(path)
+    labels: dict[tuple, dict[str, Path]] = {}
+    raters: dict[tuple, dict[str, dict[str, str]]] = {}
+    for (key, label, rater), path in _duplicates(found, "labels", root, problems).items():
+        named = label if rater is None else rater_label_name(label, rater)
+        labels.setdefault(key, {})[named] = path
+        if rater is not None:
+            raters.setdefault(key, {}).setdefault(label, {})[rater] = named
+    return labels, raters
 
 
 def _check_description(ds: Path, root: Path, problems: list[str]) -> None:
@@ -481,7 +539,7 @@ def _cases_of(ds: Path, root: Path, problems: list[str]) -> list[Case]:
     rel = relative(ds, root) if ds != root else "."
     _check_description(ds, root, problems)
     images = _raw_images(ds, root, problems)
-    labels = _derived_labels(ds, root, problems)
+    labels, raters = _derived_labels(ds, root, problems)
     for key in sorted(labels.keys() - images.keys()):
         for path in labels[key].values():
             problems.append(f"{relative(path, root)}: label without an image")
@@ -520,6 +578,7 @@ def _cases_of(ds: Path, root: Path, problems: list[str]) -> list[Case]:
                 metadata=meta,
                 image_options=image_options,
                 label_options=label_options,
+                raters={k: dict(sorted(v.items())) for k, v in sorted(raters.get(key, {}).items())},
             )
         )
     return cases

@@ -46,6 +46,7 @@ from segloop.errors import DatasetError, FileMissingError, InvalidArgumentError,
 from segloop.io.dataset_sources import read_source
 from segloop.io.geometry import same_grid
 from segloop.io.image import Image
+from segloop.io.raters import rater_labels, read_raters
 
 __all__ = ["Case", "Dataset", "open_dataset", "split_cases", "split_sizes"]
 
@@ -77,6 +78,10 @@ class Case:
     image_options, label_options : dict
         How to read the image and each label
         (see :mod:`segloop.io.dataset_sources`).
+    raters : dict of str to dict of str to str
+        Labels drawn by several raters: label kind (``manual``,
+        ``seg-manual``...) -> {rater id -> name of that rater's label in
+        ``labels``} (see :mod:`segloop.io.raters`); empty when no rater is known.
 
     Notes
     -----
@@ -95,6 +100,7 @@ class Case:
     extra_images: dict[str, Path] = field(default_factory=dict)
     image_options: dict[str, Any] = field(default_factory=dict)
     label_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    raters: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __hash__(self) -> int:
         return hash(self.id)
@@ -164,6 +170,69 @@ class Case:
         options = self.label_options.get(name, {})
         return self._tag(read_source(self.labels[name], options, kind="label"))
 
+    def rater_labels(self, kind: str | None = None) -> dict[str, str]:
+        """Rater id -> label name of the raters of ``kind``, sorted by rater id.
+
+        Parameters
+        ----------
+        kind : str, optional
+            A key of :attr:`raters`; default: the only kind, or else the kind
+            of the main label (:attr:`label` is that kind or one of its
+            raters' labels).
+
+        Returns
+        -------
+        dict of str to str
+            Empty when the case has no rater at all.
+
+        Raises
+        ------
+        DatasetError
+            The case has raters but none of ``kind`` (test ``kind in
+            case.raters`` first when kinds vary between cases), or ``kind`` is
+            ``None`` and several kinds fit; the message lists the kinds.
+
+        Examples
+        --------
+        >>> from pathlib import Path
+        >>> case = Case("a", "a", Path("a.png"), labels={"r2": Path("2.png"), "r1": Path("1.png")},
+        ...             raters={"manual": {"r2": "r2", "r1": "r1"}})
+        >>> case.rater_labels()
+        {'r1': 'r1', 'r2': 'r2'}
+        """
+        return rater_labels(self, kind)
+
+    def read_raters(self, kind: str | None = None) -> dict[str, Image]:
+        """Read the label of every rater of ``kind`` (see :meth:`rater_labels`).
+
+        Returns
+        -------
+        dict of str to Image
+            Rater id -> label map (``metadata["rater"]`` and
+            ``["rater_kind"]`` set), sorted by rater id; empty without raters.
+
+        Raises
+        ------
+        DatasetError
+            Bad ``kind``, or a rater's label cannot be found.
+        GeometryMismatchError
+            The raters' labels are not all on one grid; the message names the
+            case and the raters.
+
+        Examples
+        --------
+        >>> import numpy as np, pathlib, tempfile
+        >>> from segloop.io import write_image
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> for r in (1, 2):
+        ...     write_image(Image(np.full((2, 3), r, np.uint8), kind="label"), d / f"r{r}.png")
+        >>> case = Case("a", "a", d / "a.png", labels={"r1": d / "r1.png", "r2": d / "r2.png"},
+        ...             raters={"manual": {"r1": "r1", "r2": "r2"}})
+        >>> {r: int(image.array.max()) for r, image in case.read_raters().items()}
+        {'r1': 1, 'r2': 2}
+        """
+        return read_raters(self, kind)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description (paths as strings; reading options left out)."""
         return {
@@ -175,6 +244,7 @@ class Case:
             "labels": {k: str(v) for k, v in sorted(self.labels.items())},
             "extra_images": {k: str(v) for k, v in self.extra_images.items()},
             "label": self.label,
+            "raters": {k: dict(sorted(v.items())) for k, v in sorted(self.raters.items())},
             "metadata": self.metadata,
         }
 

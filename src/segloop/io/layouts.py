@@ -13,7 +13,10 @@ the order of :data:`LAYOUTS`, most specific first:
 4. several labels per image (:mod:`segloop.io.layouts_multi`):
    ``ct_slices_sammed2d``, ``retina_drive_2raters``
 5. image/mask folders (:mod:`segloop.io.layouts_pairs`): ``cxr_lungs``,
-   ``em_isbi2012``, ``nuclei_dsb2018_96``, ``polyps_kvasir``
+   ``em_isbi2012``, ``nuclei_dsb2018_96``, ``polyps_kvasir``, and
+   ``raters`` (``images/`` + ``labels/<rater>/``: it needs a ``labels/``
+   holding rater folders and no image file, where ``pairs`` needs image
+   files directly in ``labels/`` or ``masks/``)
 6. ``pairs``: the generic ``images/`` + ``labels/`` (or ``masks/``) layout.
    It also fits the three specialised pair layouts before it (which differ
    in how their masks are read); it is tried last and wins only when none of

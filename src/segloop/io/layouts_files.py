@@ -9,7 +9,8 @@
 * ``qubiq_brain_growth_7raters``: an ``.npz`` holding ``image`` (n, y, x),
   ``masks`` (n, raters, y, x) and optionally ``case_ids`` and ``alpha``: one
   case per image with labels ``rater1`` ... ``raterR`` (the main label is
-  ``rater1``) and ``alpha`` (a soft label in [0, 1]).
+  ``rater1``; ``case.raters == {"manual": {"rater1": "rater1", ...}}``) and
+  ``alpha`` (a soft label in [0, 1], not a rater).
 * ``spinalcord_sct``: contrast folders (``t1/``, ``t2/``...) holding
   ``X.nii.gz`` and labels ``X_<label>.nii.gz`` (``t2_seg-manual``,
   ``t2s_gmseg_manual``...).  A file is a label of the longest image name it
@@ -118,6 +119,7 @@ def _build_qubiq(root: Path) -> Found:
             raise CorruptFileError(f"cannot read the rater archive ({exc})", path=path) from exc
         for i, case_id in enumerate(ids):
             names = [f"rater{r + 1}" for r in range(raters)]
+            manual = {name: name for name in names}
             options = {name: {"npz": ("masks", i, r)} for r, name in enumerate(names)}
             if has_alpha:
                 names.append("alpha")
@@ -129,9 +131,10 @@ def _build_qubiq(root: Path) -> Found:
                     path,
                     labels=dict.fromkeys(names, path),
                     contrast="T2",
-                    metadata={"raters": raters, "index": i},
+                    metadata={"index": i},
                     image_options={"npz": ("image", i)},
                     label_options=options,
+                    raters={"manual": manual} if manual else {},
                 )
             )
     return Found(cases, [], "rater1")

@@ -10,7 +10,8 @@
 * ``retina_drive_2raters``: ``<split>/images/NN_<split>.tif`` with
   ``1st_manual/NN_manual1.gif`` (label ``rater1``, 0/255), ``2nd_manual/
   NN_manual2.gif`` (``rater2``, palette {0, 1}) and ``mask/NN_<split>_mask.gif``
-  (``fov``), below ``DRIVE/`` or not.
+  (``fov``), below ``DRIVE/`` or not.  ``rater1`` and ``rater2`` are the
+  raters of kind ``manual`` (``case.raters``); ``fov`` is not a rater.
 
 These 2D sets say nothing about subjects: each image is its own subject.
 """
@@ -130,6 +131,7 @@ def _build_drive(root: Path) -> Found:
         images = {_number(p): p for p in files_in(split / "images", RASTER_SUFFIXES)}
         for number, path in images.items():
             labels = {name: found[name][number] for name, _, _ in raters if number in found[name]}
+            manual = {n: n for n in ("rater1", "rater2") if n in labels}
             cases.append(
                 Case(
                     stem_of(path),
@@ -139,6 +141,7 @@ def _build_drive(root: Path) -> Found:
                     contrast="fundus",
                     metadata={"split": split.name},
                     label_options={n: dict(o) for n, _, o in raters},
+                    raters={"manual": manual} if manual else {},
                 )
             )
         for name, _, _ in raters:

@@ -7,6 +7,15 @@
   {0, 1}, multi-class maps stay), JPEG masks with ``threshold=127``.
   0/255 masks of the layouts below are read with ``"auto"`` too, so that a
   folder of {0, 1} masks laid out the same way keeps its labels.
+* ``raters``: ``images/<name>`` + ``labels/<rater>/<name>``: several raters
+  per image, ``labels/`` holding one sub-folder per rater (and no image
+  file); names are matched as in ``pairs``.  A case's labels are named by
+  the rater folders that have its file (a rater may skip images), all of
+  kind ``manual`` in ``case.raters``; the main label is the first rater
+  folder (``sorted``).  Detected when some file directly in a rater folder
+  matches one directly in ``images/`` (with nested ``images/`` folders, give
+  ``format="raters"``).  Label files without an image, and image files
+  directly in ``labels/``, are problems.
 * ``em_isbi2012``: the same with numbered PNG sections (``images/0.png``,
   ``labels/0.png``); 255 = cell interior -> 1, membrane -> 0.
 * ``nuclei_dsb2018_96``: ``images/<64-hex id>.png`` + ``masks/<id>.png`` (or
@@ -23,6 +32,7 @@ matters).  Layouts with several labels per image are in
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -33,6 +43,7 @@ from segloop.io.layouts_base import (
     RASTER_SUFFIXES,
     Found,
     Layout,
+    dirs_in,
     files_in,
     natural_key,
     relative,
@@ -85,8 +96,12 @@ def _pairs(
     options=None,
     image_options=None,
     label=None,
+    what="{name}",
 ) -> Found:
-    """Cases from an image folder and label folders matched by relative stem."""
+    """Cases from an image folder and label folders matched by relative stem.
+
+    ``what`` names a label folder in problems (``{name}``: its label name).
+    """
     problems: list[str] = []
     images = _by_stem(image_dir, suffixes, root, problems)
     labels = {name: _by_stem(d, suffixes, root, problems) for name, d in label_dirs.items()}
@@ -110,7 +125,7 @@ def _pairs(
     for name, files in labels.items():
         for key in files.keys() - images.keys():
             problems.append(
-                f"{relative(files[key], root)}: {name} without an image "
+                f"{relative(files[key], root)}: {what.format(name=name)} without an image "
                 f"(no {relative(image_dir, root)}/{key}.*)"
             )
     return Found(cases, problems, label or next(iter(label_dirs), None))
@@ -133,6 +148,36 @@ def _build_pairs(root: Path) -> Found:
         if (root / d).is_dir()
     }
     return _pairs(root, root / "images", dirs)
+
+
+# ------------------------------------------------------------------------------- raters
+def _rater_dirs(root: Path) -> dict[str, Path]:
+    """Rater id -> folder: the sub-folders of ``labels/``, sorted by name."""
+    return {d.name: d for d in sorted(dirs_in(root / "labels"), key=lambda d: d.name)}
+
+
+def _detect_raters(root: Path) -> bool:
+    if files_in(root / "labels", IMAGE_SUFFIXES):
+        return False
+    return any(_has_pairs(root / "images", d) for d in _rater_dirs(root).values())
+
+
+def _build_raters(root: Path) -> Found:
+    raters = _rater_dirs(root)
+    found = _pairs(
+        root, root / "images", raters, label=next(iter(raters), None), what="label of rater {name}"
+    )
+    cases = [
+        dataclasses.replace(c, raters={"manual": {n: n for n in sorted(c.labels)}})
+        if c.labels
+        else c
+        for c in found.cases
+    ]
+    loose = [
+        f"{relative(p, root)}: label outside a rater folder (expected labels/<rater>/<name>)"
+        for p in files_in(root / "labels", IMAGE_SUFFIXES)
+    ]
+    return Found(cases, loose + found.problems, found.label)
 
 
 # ------------------------------------------------------------------------------- em_isbi2012
@@ -263,6 +308,12 @@ PAIR_LAYOUTS = {
     ),
     "polyps_kvasir": Layout(
         "polyps_kvasir", "images/*.jpg + masks/*.jpg (JPEG masks)", _detect_kvasir, _build_kvasir
+    ),
+    "raters": Layout(
+        "raters",
+        "images/ + labels/<rater>/ with the same file names (several raters)",
+        _detect_raters,
+        _build_raters,
     ),
     "pairs": Layout(
         "pairs",

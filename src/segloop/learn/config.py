@@ -81,6 +81,11 @@ class DataConfig(_Section):
     #: background: label values read as background, 0 (ACDC's LV alone: classes {lv: [3]},
     #: background [1, 2]); any other value missing from classes is an error
     soft_labels: bool = False  #: keep label values as floats in [0, 1] (mean of raters...)
+    fusion: Literal["majority", "weighted", "staple", "soft", "soft_staple"] | None = None
+    #: fusion: train on the consensus of each case's raters (all the raters the case has, of the
+    #: kind data.label names, or its only kind): majority / weighted vote or STAPLE (hard
+    #: labels), soft (their mean) or soft_staple (STAPLE's posterior; one class), both with
+    #: soft_labels; a case with one rater keeps that rater's label
     dims: Literal[2, 3] = 2  #: 2: slices (of volumes) or images; 3: volume patches
     slice_axis: Literal["axial", "coronal", "sagittal", 0, 1, 2] = "axial"
     #: slice_axis: the array axis 0, 1 or 2 (z, y, x) that 2D models slice along; the names
@@ -107,6 +112,13 @@ class DataConfig(_Section):
         both = sorted(set(self.background) & {v for vs in self.classes.values() for v in vs})
         if both:
             raise ValueError(f"background: values {both} are also in classes")
+        if self.fusion in ("soft", "soft_staple") and not self.soft_labels:
+            raise ValueError(f"fusion: {self.fusion} gives soft labels; set soft_labels: true")
+        if self.fusion is not None and isinstance(self.label, list):
+            raise ValueError("fusion: fuses each case's raters; label names their kind "
+                             "(e.g. seg-manual), not a list")
+        if self.fusion == "soft_staple" and len(self.classes) > 1:
+            raise ValueError("fusion: soft_staple needs a single class")
         if self.patch_size is not None and len(self.patch_size) != self.dims:
             raise ValueError(f"patch_size: {self.dims} sizes expected for dims={self.dims}")
         if self.spacing is not None and len(self.spacing) not in (2, 3):

@@ -88,6 +88,10 @@ class PreparedData:
 # ----------------------------------------------------------------------------- cases
 def label_names(cfg: DataConfig, case: Case) -> list[str]:
     """The label(s) of ``case`` to learn (``data.label`` or the case's main label)."""
+    if cfg.fusion is not None:  # every rater of the kind data.label names (or the only kind)
+        if cfg.label is not None:
+            return list(case.raters.get(cfg.label, {}).values())
+        return list(case.rater_labels().values())
     if cfg.label is None:
         return [case.label] if case.label else []
     names = [cfg.label] if isinstance(cfg.label, str) else list(cfg.label)
@@ -137,6 +141,8 @@ def _class_map(label: np.ndarray, cfg: DataConfig, case: Case) -> np.ndarray:
 
 def _read_label(case: Case, cfg: DataConfig, image: Image, names: list[str]) -> np.ndarray:
     """Hard: ``uint8 (1, *input)`` class indices; soft: ``float32 (K, *input)``."""
+    if cfg.fusion is not None and len(names) > 1:
+        return _fused_label(case, cfg, image, names)
     maps = []
     for name in names:
         lab = case.read_label(name)
@@ -151,6 +157,34 @@ def _read_label(case: Case, cfg: DataConfig, image: Image, names: list[str]) -> 
             raise DatasetError(f"case {case.id}: label {name!r} is soft; it needs "
                                "data.soft_labels and a single class")
     return maps[0] if len(maps) == 1 else np.mean(maps, axis=0, dtype=np.float32)
+
+
+def _fused_label(case: Case, cfg: DataConfig, image: Image, names: list[str]) -> np.ndarray:
+    """The consensus of the case's raters ``names`` (``data.fusion``), as :func:`_read_label`."""
+    from segloop.fusion import fuse, multilabel_staple, soft_consensus
+
+    maps = {}
+    for name in names:
+        lab = case.read_label(name)
+        check_same_grid(image, lab)
+        if lab.kind != "label":
+            raise DatasetError(f"case {case.id}: rater label {name!r} is not a label map; "
+                               "data.fusion fuses label maps")
+        maps[name] = _class_map(lab.array, cfg, case)
+    k = len(cfg.classes)
+    if cfg.fusion == "soft":
+        return np.stack([np.mean([m == c for m in maps.values()], axis=0, dtype=np.float32)
+                         for c in range(1, k + 1)])
+    if cfg.fusion == "soft_staple":
+        return soft_consensus(maps, method="staple").astype(np.float32)[None]
+    if cfg.fusion == "staple" and k > 1:
+        fused = multilabel_staple(maps).labels
+    else:
+        fused = fuse(maps, cfg.fusion)
+    fused = np.asarray(fused, np.uint8)
+    if cfg.soft_labels:
+        return np.stack([fused == c for c in range(1, k + 1)]).astype(np.float32)
+    return fused[None]
 
 
 def read_volume(case: Case, cfg: DataConfig) -> Volume:
@@ -204,6 +238,8 @@ def open_config_dataset(d: DataConfig):
     (``data.layout``); the first of several labels names the label suffix.
     """
     label = d.label if isinstance(d.label, str) else (d.label[0] if d.label else None)
+    if d.fusion is not None:
+        label = None  # data.label names the raters' kind, not a label of the cases
     try:
         return open_dataset(d.path, format=d.layout, label_suffix=label)
     except DatasetError as exc:  # io's hint names its commands' option

@@ -53,6 +53,7 @@ __all__ = [
     "hausdorff",
     "hausdorff95",
     "surface_distances",
+    "surface_field",
     "surface_mask",
     "surface_scores",
     "symmetric_statistic",
@@ -359,3 +360,36 @@ def surface_scores(pred, truth, *, spacing=None) -> dict[str, float]:
     """
     distances = surface_distances(pred, truth, spacing=spacing)
     return {name: symmetric_statistic(distances, stat) for name, stat in FROM_DISTANCES.items()}
+
+
+def surface_field(reference: np.ndarray, spacing) -> np.ndarray:
+    """Signed distance (mm) of every voxel centre from the surface of ``reference``.
+
+    Positive outside, negative inside, the surface lying midway between the
+    reference's inner and outer boundary layers (:mod:`segloop.fusion.boundary` measures a
+    rater's boundary bias on it).
+    Voxels on the array border see the outside of the array as background only
+    if the caller pads the array.
+
+    Parameters
+    ----------
+    reference : ndarray of bool
+        A non-empty mask that does not fill the whole array.
+    spacing : tuple of float
+        Voxel size per axis, array order.
+
+    Returns
+    -------
+    ndarray of float64
+        The signed distance; ``+-(spacing along k) / 2`` on the boundary layers
+        of a surface normal to axis ``k``.
+    """
+    face = ndimage.generate_binary_structure(reference.ndim, 1)
+    inner = reference & ~ndimage.binary_erosion(reference, face, border_value=0)
+    outer = ndimage.binary_dilation(reference, face) & ~reference
+    out = np.empty(reference.shape)
+    edt = ndimage.distance_transform_edt
+    outside = ~reference
+    out[outside] = (edt(outside, sampling=spacing) + edt(~outer, sampling=spacing))[outside]
+    out[reference] = -(edt(~inner, sampling=spacing) + edt(reference, sampling=spacing))[reference]
+    return out / 2

@@ -42,6 +42,7 @@ from segloop.simulate.drivers import (
 )
 from segloop.simulate.polygon_baseline import polygon_curve, polygon_sequence, polygon_vertices
 from segloop.simulate.protocol import Driver, Interaction, Trace, dice_at, noc
+from segloop.simulate.raters import RATER_OPTIONS, simulate_rater, simulated_raters
 from segloop.simulate.scribbles import (
     Scribble,
     first_scribbles,
@@ -54,6 +55,7 @@ from segloop.simulate.slices import given_label, given_slices, object_slices, wo
 
 __all__ = [
     "DRIVERS",
+    "RATER_OPTIONS",
     "AnchorStep",
     "BoxClicksDriver",
     "Click",
@@ -84,6 +86,8 @@ __all__ = [
     "polygon_sequence",
     "polygon_vertices",
     "scribbles",
+    "simulate_rater",
+    "simulated_raters",
     "skeleton_path",
     "true_contour",
     "truth_box",

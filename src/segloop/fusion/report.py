@@ -1,0 +1,414 @@
+"""The rater report: every rater of a dataset measured against the consensus.
+
+:func:`rater_report` reads the raters of each case of a dataset folder (any
+layout :func:`segloop.io.open_dataset` reads whose cases list raters:
+``derivatives/labels-<rater>/`` or ``_rater-<id>`` in BIDS, ``labels/<rater>/``
+folders, the QUBIQ and DRIVE sets), builds a consensus per case and scores
+each rater against it:
+
+* **consensus**: ``"staple"`` (default) runs STAPLE pooled over the cases
+  (:func:`~segloop.fusion.staple.staple_cases`: one sensitivity and
+  specificity per rater for the whole dataset, raters missing from some
+  cases allowed) and thresholds its posterior at 0.5; ``"majority"`` is the
+  per-case majority vote (ties to background).  The STAPLE estimates are
+  reported in both cases (``staple_sensitivity``, ``staple_specificity``).
+* **per rater** (means over the cases the rater labelled, and their standard
+  deviation over those cases, the rater's *consistency*): Dice against the
+  consensus, empirical sensitivity and specificity, volume bias (signed
+  relative volume difference) and boundary bias (mean signed surface
+  distance in mm, > 0: the rater draws outside the consensus); see
+  :mod:`segloop.fusion.agreement`.  By default the rater's own mask is part
+  of the consensus it is compared with, as in STAPLE, which favours agreement
+  when there are few raters (with two, STAPLE's consensus on thin vessels is
+  about their intersection); ``leave_one_out=True`` compares each rater with
+  the consensus of the others instead.
+* **pairwise**: the mean inter-rater Dice of every pair over the cases both
+  labelled, and how many such cases there were.
+* **groups**: with a rater attribute (``groups``: rater id -> group, e.g. the
+  rater's centre), mean agreement within groups against between groups.
+
+Specificity depends on how much background is counted: ``region`` names a
+label of each case (e.g. ``fov`` for DRIVE) to which every count and STAPLE
+are restricted; by default the whole image counts.
+
+Cases with fewer than two raters cannot be scored and are listed in
+``skipped`` with the reason; a rater missing from some cases is scored on
+the others (``n_cases``).  Binary masks are expected: a rater map with
+several labels needs ``class_value`` (the label to score) and any value
+other than 0/1 without it is an error naming the case and rater.
+
+Examples
+--------
+>>> import numpy as np, pathlib, tempfile
+>>> from segloop.io import Image, write_image
+>>> root = pathlib.Path(tempfile.mkdtemp())
+>>> truth = np.zeros((32, 32), np.uint8); truth[8:24, 8:24] = 1
+>>> for name in ("a", "b"):
+...     write_image(Image(np.zeros((32, 32), np.uint8)), root / "images" / f"{name}.png")
+...     write_image(Image(truth, kind="label"), root / "labels" / "r1" / f"{name}.png")
+...     write_image(Image(truth, kind="label"), root / "labels" / "r2" / f"{name}.png")
+...     big = np.zeros_like(truth); big[7:25, 7:25] = 1
+...     write_image(Image(big, kind="label"), root / "labels" / "r3" / f"{name}.png")
+>>> report = rater_report(root)
+>>> sorted(report["raters"]), round(report["raters"]["r3"]["boundary_bias_mm"], 2)
+(['r1', 'r2', 'r3'], 1.06)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from segloop.errors import DatasetError, InvalidArgumentError
+from segloop.fusion.agreement import (
+    AGREEMENT_KEYS,
+    agreement_matrix,
+    group_agreement,
+    pairwise_dice,
+    rater_scores,
+)
+from segloop.fusion.staple import staple_cases
+from segloop.fusion.vote import majority_vote
+from segloop.io import open_dataset
+from segloop.io.dataset import Case, Dataset
+from segloop.io.raters import rater_kinds
+
+__all__ = [
+    "CONSENSUS_METHODS",
+    "RaterCase",
+    "choose_kind",
+    "example_case",
+    "rater_report",
+    "rater_groups",
+    "read_rater_cases",
+    "score_raters",
+]
+
+#: How the consensus of each case is built.
+CONSENSUS_METHODS = ("staple", "majority")
+
+#: Report key of each agreement score (Dice is measured against the consensus).
+_REPORT_KEYS = {"dice": "dice_vs_consensus"} | {k: k for k in AGREEMENT_KEYS if k != "dice"}
+
+
+class RaterCase:
+    """One case's binary rater masks, region and spacing, as the report uses them."""
+
+    def __init__(self, case: Case, masks: dict[str, np.ndarray], spacing: tuple[float, ...],
+                 region: np.ndarray | None):
+        self.case = case
+        self.id = case.id
+        self.masks = masks
+        self.spacing = spacing
+        self.region = region
+
+    def read_image(self) -> np.ndarray:
+        """The case's image as a 2D/3D gray array (channels averaged)."""
+        image = self.case.read_image()
+        array = np.asarray(image.array, dtype=np.float32)
+        return array.mean(axis=-1) if image.n_channels > 1 else array
+
+
+def _binary(array: np.ndarray, case: Case, rater: str, class_value: int | None) -> np.ndarray:
+    if class_value is not None:
+        return array == class_value
+    values = np.unique(array)
+    extra = [v for v in values.tolist() if v not in (0, 1)]
+    if extra:
+        raise DatasetError(
+            f"case {case.id}, rater {rater}: label values {values.tolist()[:10]} are not binary; "
+            "choose the label to score with --class K (class_value=K)")
+    return array.astype(bool)
+
+
+def _region(case: Case, region: str | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    if region is None:
+        return None
+    if not case.has_label(region):
+        raise DatasetError(f"case {case.id} has no region label {region!r} "
+                           f"(has: {', '.join(sorted(case.labels)) or 'none'})")
+    mask = case.read_label(region).array != 0
+    if mask.shape != shape:
+        raise DatasetError(f"case {case.id}: region {region!r} has shape {mask.shape}, "
+                           f"the raters {shape}")
+    return mask
+
+
+def choose_kind(dataset: Dataset, kind: str | None = None) -> str:
+    """The kind of raters to use for the whole dataset: ``kind``, the only one, or the main label's.
+
+    Raises
+    ------
+    DatasetError
+        No case has raters, ``kind`` is not a kind found, or there are
+        several kinds and none was chosen (the kinds are listed).
+    """
+    kinds = rater_kinds(dataset.cases)
+    if not kinds:
+        raise DatasetError("no case of this dataset has raters (expected labels/<rater>/ folders, "
+                           "derivatives/labels-<rater>/ or _rater-<id> in BIDS, or a multi-rater "
+                           "set such as QUBIQ or DRIVE)", path=dataset.root)
+    listed = "; ".join(f"{k}: {', '.join(v)}" for k, v in kinds.items())
+    if kind is not None:
+        if kind not in kinds:
+            raise DatasetError(f"no raters of {kind!r} (raters found: {listed})", path=dataset.root)
+        return kind
+    if len(kinds) == 1:
+        return next(iter(kinds))
+    if dataset.label in kinds:
+        return dataset.label
+    raise DatasetError(f"raters of several labels ({listed}); choose one with --kind "
+                       "(kind=...)", path=dataset.root)
+
+
+def read_rater_cases(
+    dataset: Dataset, *, kind: str | None = None, class_value: int | None = None,
+    region: str | None = None, limit: int | None = None,
+) -> tuple[list[RaterCase], list[dict[str, str]]]:
+    """Read the binary rater masks of every case; cases with < 2 raters are skipped.
+
+    Returns
+    -------
+    cases : list of RaterCase
+    skipped : list of dict
+        ``{"case": id, "reason": ...}`` per case left out.
+    """
+    kind = choose_kind(dataset, kind)
+    cases, skipped = [], []
+    for case in dataset.cases:
+        if limit is not None and len(cases) >= limit:
+            break
+        names = case.raters.get(kind, {})
+        if len(names) < 2:
+            skipped.append({"case": case.id, "reason": f"{len(names)} rater(s); 2 are needed"})
+            continue
+        images = case.read_raters(kind)
+        first = next(iter(images.values()))
+        masks = {r: _binary(np.asarray(im.array), case, r, class_value) for r, im in images.items()}
+        spacing = tuple(float(s) for s in first.spacing)
+        cases.append(RaterCase(case, masks, spacing, _region(case, region, first.shape)))
+    return cases, skipped
+
+
+def _consensus(masks: list[dict[str, np.ndarray]], regions: list, method: str,
+               pooled=None) -> list[np.ndarray]:
+    """Each case's consensus of ``masks`` (one rater alone is its own consensus)."""
+    if method == "staple":
+        several = [i for i, m in enumerate(masks) if len(m) >= 2]
+        if pooled is None and several:
+            pooled = staple_cases([masks[i] for i in several],
+                                  regions=[regions[i] for i in several])
+        posterior = dict(zip(several, pooled.posteriors, strict=True)) if several else {}
+        fused = [posterior[i] > 0.5 if i in posterior else next(iter(m.values())).copy()
+                 for i, m in enumerate(masks)]
+    else:
+        fused = [majority_vote(m) != 0 for m in masks]
+    return [f if r is None else f & r for f, r in zip(fused, regions, strict=True)]
+
+
+def _scores(cases: list[RaterCase], method: str, pooled, leave_one_out: bool) -> list[dict]:
+    """One row per case and rater: the rater against the consensus (of the others)."""
+    regions = [c.region for c in cases]
+    rows = []
+    if not leave_one_out:
+        fused = _consensus([c.masks for c in cases], regions, method, pooled)
+        for case, reference in zip(cases, fused, strict=True):
+            for rater, mask in case.masks.items():
+                rows.append({"case": case.id, "rater": rater, **rater_scores(
+                    mask, reference, spacing=case.spacing, region=case.region)})
+        return rows
+    order = {c.id: i for i, c in enumerate(cases)}
+    for rater in sorted({r for c in cases for r in c.masks}):
+        mine = [c for c in cases if rater in c.masks]
+        others = [{k: v for k, v in c.masks.items() if k != rater} for c in mine]
+        fused = _consensus(others, [c.region for c in mine], method)
+        for case, reference in zip(mine, fused, strict=True):
+            rows.append({"case": case.id, "rater": rater, **rater_scores(
+                case.masks[rater], reference, spacing=case.spacing, region=case.region)})
+    return sorted(rows, key=lambda r: order[r["case"]])
+
+
+def _stats(values: list[float]) -> tuple[float, float]:
+    finite = np.asarray([v for v in values if np.isfinite(v)], float)
+    if finite.size == 0:
+        return float("nan"), float("nan")
+    return float(finite.mean()), float(finite.std())
+
+
+def _rater_summary(rows: list[dict], raters: list[str], pooled) -> dict[str, dict[str, Any]]:
+    out = {}
+    for rater in raters:
+        mine = [r for r in rows if r["rater"] == rater]
+        entry: dict[str, Any] = {"n_cases": len(mine)}
+        for key, name in _REPORT_KEYS.items():
+            mean, std = _stats([r[key] for r in mine])
+            entry[name] = mean
+            entry[f"{name}_std"] = std
+        entry["staple_sensitivity"] = float(pooled.sensitivity[rater])
+        entry["staple_specificity"] = float(pooled.specificity[rater])
+        out[rater] = entry
+    return out
+
+
+def _groups(matrix: np.ndarray, raters: list[str], groups: Mapping[str, str] | None,
+            attribute: str | None) -> dict[str, Any]:
+    if not groups:
+        return {}
+    known = {r: str(groups[r]) for r in raters if r in groups}
+    missing = [r for r in raters if r not in groups]
+    result = group_agreement(matrix, raters, known)
+    return {"attribute": attribute, "of_rater": known, "raters_without_group": missing, **result}
+
+
+def score_raters(
+    data: str | os.PathLike | Dataset,
+    *,
+    kind: str | None = None,
+    consensus: str = "staple",
+    class_value: int | None = None,
+    region: str | None = None,
+    groups: Mapping[str, str] | None = None,
+    group_attribute: str | None = None,
+    format: str | None = None,
+    limit: int | None = None,
+    leave_one_out: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> tuple[dict[str, Any], list[RaterCase]]:
+    """Score every rater of a dataset against the consensus (see the module docstring).
+
+    :func:`rater_report` returns the report alone; this also returns the
+    cases read (their masks, for figures).
+
+    Parameters
+    ----------
+    data : path or Dataset
+        A dataset folder whose cases have raters, or an opened dataset.
+    kind : str, optional
+        Which raters' labels, when the cases have several kinds (BIDS label
+        suffixes such as ``seg-manual``); default: the only kind.
+    consensus : {"staple", "majority"}
+        How each case's consensus is built.
+    class_value : int, optional
+        The label value to score in multi-label rater maps.
+    region : str, optional
+        Name of a label of each case restricting the counts (e.g. ``fov``).
+    groups : mapping of str to str, optional
+        Rater id -> group (e.g. centre) for the within/between comparison.
+    group_attribute : str, optional
+        Name of the attribute the groups come from (reported).
+    format : str, optional
+        Dataset layout name (default: detected).
+    limit : int, optional
+        Score at most this many cases (quick runs).
+    leave_one_out : bool
+        Compare each rater with the consensus of the *other* raters (with
+        two raters: the other one), so that its own mask does not pull the
+        consensus towards it.
+    log : callable, optional
+        Receives progress lines.
+
+    Returns
+    -------
+    report : dict
+        ``raters`` (per rater: ``dice_vs_consensus``, ``volume_bias``,
+        ``boundary_bias_mm``, ``sensitivity``, ``specificity``, ``n_cases``,
+        each score's ``_std`` over cases, ``staple_sensitivity``,
+        ``staple_specificity``), ``pairwise`` (``raters``, ``dice`` and
+        ``n_cases`` matrices, ``mean_dice``), ``groups``, ``cases`` (one row
+        per case and rater), ``skipped``, ``n_cases``, ``seconds`` and the
+        settings used.
+    cases : list of RaterCase
+        The cases scored, in the dataset's order.
+    """
+    if consensus not in CONSENSUS_METHODS:
+        raise InvalidArgumentError(f"consensus {consensus!r}: expected one of "
+                                   f"{', '.join(CONSENSUS_METHODS)}")
+    if limit is not None and limit < 1:
+        raise InvalidArgumentError(f"limit must be >= 1, got {limit}")
+    start = time.perf_counter()
+    dataset = data if isinstance(data, Dataset) else open_dataset(data, format=format)
+    kind = choose_kind(dataset, kind)
+    cases, skipped = read_rater_cases(dataset, kind=kind, class_value=class_value,
+                                      region=region, limit=limit)
+    if not cases:
+        raise DatasetError("no case has two or more raters to compare", path=dataset.root)
+    if log:
+        log(f"{len(cases)} cases, {len(skipped)} skipped; consensus {consensus}")
+    pooled = staple_cases([c.masks for c in cases], regions=[c.region for c in cases])
+    raters = sorted({r for c in cases for r in c.masks})
+    rows = _scores(cases, consensus, pooled, leave_one_out)
+    matrix, counts = agreement_matrix([pairwise_dice(c.masks) for c in cases], raters)
+    upper = matrix[np.triu_indices(len(raters), 1)]
+    report = {
+        "dataset": str(dataset.root),
+        "layout": dataset.layout,
+        "kind": kind,
+        "class": class_value,
+        "consensus": consensus,
+        "leave_one_out": leave_one_out,
+        "region": region,
+        "n_cases": len(cases),
+        "raters": _rater_summary(rows, raters, pooled),
+        "pairwise": {"raters": raters, "dice": matrix.tolist(), "n_cases": counts.tolist(),
+                     "mean_dice": float(np.nanmean(upper)) if np.isfinite(upper).any() else None},
+        "groups": _groups(matrix, raters, groups, group_attribute),
+        "staple": {"prior": float(pooled.prior), "iterations": int(pooled.iterations),
+                   "converged": bool(pooled.converged)},
+        "cases": rows,
+        "skipped": skipped,
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+    return report, cases
+
+
+def rater_report(data: str | os.PathLike | Dataset, **options) -> dict[str, Any]:
+    """Score every rater of a dataset against the consensus: :func:`score_raters`'s report."""
+    return score_raters(data, **options)[0]
+
+
+def rater_groups(table: str | os.PathLike, attribute: str) -> dict[str, str]:
+    r"""Rater id -> value of ``attribute`` from a rater table (TSV with a ``rater`` column).
+
+    A BIDS-style ``raters.tsv``: tab-separated, a header line, one row per
+    rater; ids may be written ``alice`` or ``rater-alice``.  Raters whose
+    value is ``n/a`` have no group.
+
+    Raises
+    ------
+    DatasetError
+        The table is malformed or has no such column (the columns are listed).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "raters.tsv"
+    >>> _ = p.write_text("rater\tcentre\nrater-a\tparis\nb\tlyon\nc\tn/a\n")
+    >>> rater_groups(p, "centre")
+    {'a': 'paris', 'b': 'lyon'}
+    """
+    from segloop.io.bids import read_tsv
+
+    rows = read_tsv(Path(table), key="rater")
+    columns = sorted({c for row in rows.values() for c in row} - {"rater"})
+    if attribute not in columns:
+        raise DatasetError(f"no column {attribute!r} (columns: {', '.join(columns) or 'none'})",
+                           path=table)
+    out = {}
+    for rater, row in rows.items():
+        if row.get(attribute) is not None:
+            out[rater.removeprefix("rater-")] = str(row[attribute])
+    return out
+
+
+def example_case(cases: list[RaterCase], report: Mapping[str, Any]) -> RaterCase:
+    """The case whose mean Dice vs consensus is the median of the cases (for the overlay)."""
+    means = {}
+    for row in report["cases"]:
+        means.setdefault(row["case"], []).append(row["dice"])
+    order = sorted(cases, key=lambda c: float(np.nanmean(means.get(c.id, [np.nan]))))
+    return order[len(order) // 2]
