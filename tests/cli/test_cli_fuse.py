@@ -92,3 +92,25 @@ def test_fuse_a_dataset_and_report_its_raters(tmp_path, capsys):
     assert main(["raters", "report", "--data", str(data), "--out", str(tmp_path / "r3"),
                  "--groups", str(data / "raters.tsv")]) == 1
     assert "--groups FILE needs --group-by" in capsys.readouterr().err
+
+
+def test_fuse_multi_label_maps_and_one_class(tmp_path):
+    base = np.zeros((10, 10), np.uint8)
+    base[1:5, 1:9] = 1
+    base[5:9, 1:9] = 2
+    raters = [base.copy(), base.copy(), base.copy()]
+    raters[2][5:9, 1:9] = 1  # the third rater calls class 2 class 1
+    paths = []
+    for i, r in enumerate(raters):
+        paths.append(tmp_path / f"r{i}.nii.gz")
+        write_image(Image(r, kind="label"), paths[-1])
+    for method in ("majority", "staple", "weighted"):
+        out = tmp_path / f"{method}.nii.gz"
+        assert main(["fuse", "--raters", *map(str, paths), "--method", method,
+                     "--out", str(out)]) == 0
+        assert np.array_equal(read_image(out).array, base), method
+    one = tmp_path / "class2.nii.gz"
+    assert main(["fuse", "--raters", *map(str, paths), "--method", "soft", "--class", "2",
+                 "--out", str(one)]) == 0
+    soft = read_image(one, kind="soft").array
+    assert soft[6, 4] == pytest.approx(2 / 3) and soft[2, 2] == 0.0

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from segloop.errors import DatasetError, InvalidArgumentError, OutputExistsError
-from segloop.fusion.report import rater_groups, rater_report
+from segloop.fusion.rater_cases import rater_groups
+from segloop.fusion.report import rater_report
 from segloop.fusion.report_files import REPORT_FILES, write_rater_report
 from segloop.io import Image, write_image
 from segloop.simulate.raters import simulate_rater
@@ -232,3 +233,36 @@ def test_leave_one_out_compares_each_rater_with_the_others(tmp_path):
     # r1 against STAPLE(r2, r3) = their intersection here = r1's square
     assert loo["raters"]["r1"]["dice_vs_consensus"] == pytest.approx(1.0)
     assert loo["raters"]["r3"]["dice_vs_consensus"] == pytest.approx(2 * 256 / (256 + 400))
+
+
+def _ball(shape, centre, radius, spacing):
+    grid = np.indices(shape).astype(float)
+    d2 = sum(((g - c) * s) ** 2 for g, c, s in zip(grid, centre, spacing, strict=True))
+    return (d2 <= radius**2).astype(np.uint8)
+
+
+def test_bids_volumes_with_rater_folders_and_entities_in_3d(tmp_path):
+    """BIDS 3D: derivatives/labels-<rater>/ and a rater entity; spacing in mm is used."""
+    spacing = (2.0, 1.0, 1.0)
+    shape = (20, 40, 40)
+    root = tmp_path / "bids"
+    (root / "dataset_description.json").parent.mkdir(parents=True)
+    (root / "dataset_description.json").write_text('{"Name": "t", "BIDSVersion": "1.9.0"}')
+    for sub in ("01", "02"):
+        write_image(Image(np.zeros(shape, np.int16), spacing=spacing),
+                    root / f"sub-{sub}" / "anat" / f"sub-{sub}_T2w.nii.gz")
+        labels = {"ann": 8.0, "bob": 8.0, "cy": 10.0}
+        for rater, radius in labels.items():
+            mask = Image(_ball(shape, (10, 20, 20), radius, spacing), spacing=spacing, kind="label")
+            if rater == "cy":  # the entity form
+                path = (root / "derivatives" / "labels" / f"sub-{sub}" / "anat"
+                        / f"sub-{sub}_rater-cy_T2w_seg-manual.nii.gz")
+            else:
+                path = (root / "derivatives" / f"labels-{rater}" / f"sub-{sub}" / "anat"
+                        / f"sub-{sub}_T2w_seg-manual.nii.gz")
+            write_image(mask, path)
+    report = rater_report(root)
+    assert report["kind"] == "seg-manual" and report["n_cases"] == 2
+    assert report["raters"]["cy"]["boundary_bias_mm"] == pytest.approx(2.0, abs=0.3)
+    assert report["raters"]["ann"]["boundary_bias_mm"] == pytest.approx(0.0, abs=1e-9)
+    assert report["raters"]["cy"]["volume_bias"] == pytest.approx((10 / 8) ** 3 - 1, rel=0.1)

@@ -98,6 +98,9 @@ def format_summary(summary: dict, *, detected: bool = True) -> str:
         lines.append(
             f"  {name:<{width}}  {counts['labelled']} labelled, {counts['unlabelled']} unlabelled"
         )
+    for kind, raters in summary.get("raters", {}).items():
+        counts = ", ".join(r if c == n else f"{r} ({c})" for r, c in raters.items())
+        lines.append(f"{'raters':<10}  {_wrapped(f'{kind}: {len(raters)}: {counts}', 12)}")
     columns = [k if c == n else f"{k} ({c})" for k, c in summary["metadata_columns"].items()]
     lines.append(f"{'metadata':<10}  {_wrapped(', '.join(columns) or 'none', 12)}")
     problems = summary["problems"]

@@ -105,7 +105,7 @@ def format_raters(report: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``segloop raters report``."""
-    from segloop.fusion.report import rater_groups
+    from segloop.fusion.rater_cases import rater_groups
     from segloop.fusion.report_files import write_rater_report
 
     if args.limit is not None and args.limit < 1:

@@ -52,7 +52,8 @@ from segloop.fusion.agreement import (
     signed_surface_distance,
 )
 from segloop.fusion.files import fuse_files, fuse_images
-from segloop.fusion.report import CONSENSUS_METHODS, rater_groups, rater_report, score_raters
+from segloop.fusion.rater_cases import rater_groups
+from segloop.fusion.report import CONSENSUS_METHODS, rater_report, score_raters
 from segloop.fusion.report_files import write_rater_report
 from segloop.fusion.soft import FUSION_METHODS, SOFT_METHODS, fuse, soft_consensus
 from segloop.fusion.staple import PooledStaple, StapleResult, staple, staple_cases

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from segloop.errors import FileMissingError, InvalidArgumentError
-from segloop.fusion.report import choose_kind
+from segloop.fusion.rater_cases import choose_kind
 from segloop.fusion.soft import FUSION_METHODS, fuse
 from segloop.io import Image, check_same_grid, open_dataset, write_image
 from segloop.io.bids import IMAGE_EXTENSIONS

@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 
 from segloop.errors import OutputExistsError
-from segloop.fusion.report import RaterCase, example_case, score_raters
+from segloop.fusion.rater_cases import RaterCase, example_case
+from segloop.fusion.report import score_raters
 from segloop.io.files import atomic_output, write_json
 
 __all__ = ["REPORT_FILES", "write_rater_report"]
