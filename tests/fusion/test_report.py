@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import shared
 from segloop.errors import DatasetError, InvalidArgumentError, OutputExistsError
 from segloop.fusion.rater_cases import rater_groups
 from segloop.fusion.report import rater_report
@@ -14,9 +15,8 @@ from segloop.fusion.report_files import REPORT_FILES, write_rater_report
 from segloop.io import Image, write_image
 from segloop.simulate.raters import simulate_rater
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-QUBIQ = DATA / "qubiq_brain_growth_7raters"
-DRIVE = DATA / "retina_drive_2raters"
+QUBIQ = shared("qubiq_brain_growth_7raters")
+DRIVE = shared("retina_drive_2raters")
 
 
 def _square(lo: int, hi: int, shape=(32, 32)) -> np.ndarray:

@@ -52,6 +52,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--soft", default="mean", choices=("mean", "staple"),
                    help="with --method soft: the mean of the raters (default) or STAPLE's "
                    "posterior")
+    p.add_argument("--staple-voxels", default="all", choices=("all", "disputed"),
+                   help="voxels binary STAPLE estimates from: all (default, classic STAPLE) or "
+                   "only where the raters disagree (unanimous voxels keep their label)")
     p.add_argument("--class", dest="class_value", type=int, default=None, metavar="K",
                    help="fuse only label K of multi-label maps (a binary result)")
     p.add_argument("--kind", default=None, metavar="LABEL",
@@ -69,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     raters = args.raters[0] if len(args.raters) == 1 else args.raters
     written = fuse_files(raters, args.out, method=args.method, overwrite=args.overwrite,
                          kind=args.kind, class_value=args.class_value, soft=args.soft,
+                         staple_voxels=args.staple_voxels,
                          log=lambda line: print(line, file=sys.stderr))
     if isinstance(written, list):
         print(f"wrote {len(written)} fused labels ({args.method}) to {args.out}")

@@ -33,7 +33,8 @@ rater draws outside the consensus), with STAPLE's sensitivity and specificity
 estimates; the pairwise inter-rater Dice matrix; with --group-by, agreement
 within vs between groups of raters (a column of raters.tsv in the dataset
 folder, or of --groups FILE: a tab-separated table with a `rater` column).
-The consensus is STAPLE pooled over the cases (default) or the per-case
+The consensus is STAPLE pooled over the cases (default; on the voxels where
+the raters disagree only with --staple-voxels disputed) or the per-case
 majority vote; --leave-one-out compares each rater with the consensus of
 the others (its own mask left out). Raters come from labels/<rater>/<name> folders, BIDS
 derivatives/labels-<rater>/ or _rater-<id> labels, QUBIQ or DRIVE. Cases with
@@ -55,6 +56,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="the report folder (created)")
     r.add_argument("--consensus", default="staple", choices=("staple", "majority"),
                    help="how each case's consensus is built (default staple)")
+    r.add_argument("--staple-voxels", default="all", choices=("all", "disputed"),
+                   help="voxels STAPLE estimates from: all (default, classic STAPLE) or only "
+                   "where the raters disagree (unanimous voxels keep their label)")
     r.add_argument("--leave-one-out", action="store_true",
                    help="compare each rater with the consensus of the other raters")
     r.add_argument("--region", default=None, metavar="LABEL",
@@ -123,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         args.data, args.out, overwrite=args.overwrite, consensus=args.consensus,
         region=args.region, class_value=args.class_value, kind=args.kind, groups=groups,
         group_attribute=args.group_by, format=args.format, limit=args.limit,
-        leave_one_out=args.leave_one_out,
+        leave_one_out=args.leave_one_out, staple_voxels=args.staple_voxels,
         log=lambda line: print(line, file=sys.stderr))
     print(format_raters(report))
     pair = report["pairwise"]["mean_dice"]

@@ -34,6 +34,7 @@ import numpy as np
 from segloop.errors import FileMissingError, InvalidArgumentError
 from segloop.fusion.rater_cases import choose_kind
 from segloop.fusion.soft import FUSION_METHODS, fuse
+from segloop.fusion.staple import STAPLE_VOXELS
 from segloop.io import Image, check_same_grid, open_dataset, write_image
 from segloop.io.bids import IMAGE_EXTENSIONS
 from segloop.io.dataset_sources import read_source
@@ -59,7 +60,8 @@ def _as_labels(images: dict[str, Image], class_value: int | None) -> dict[str, n
 
 
 def fuse_images(images: dict[str, Image], method: str = "majority", *,
-                class_value: int | None = None, soft: str = "mean") -> Image:
+                class_value: int | None = None, soft: str = "mean",
+                staple_voxels: str = "all") -> Image:
     """Fuse rater label images (same grid) into one Image on their grid.
 
     Parameters
@@ -72,6 +74,10 @@ def fuse_images(images: dict[str, Image], method: str = "majority", *,
         Fuse only this label of multi-label maps (binary result).
     soft : {"mean", "staple"}
         With ``method="soft"``: the mean of the raters or STAPLE's posterior.
+    staple_voxels : {"all", "disputed"}
+        Binary STAPLE's EM on every voxel (default) or on those where the
+        raters disagree only (:mod:`segloop.fusion.staple`); multi-label
+        STAPLE uses all.
 
     Returns
     -------
@@ -83,8 +89,14 @@ def fuse_images(images: dict[str, Image], method: str = "majority", *,
                                    f"{', '.join(FUSION_METHODS)}")
     if not images:
         raise InvalidArgumentError("no rater to fuse")
+    if staple_voxels not in STAPLE_VOXELS:
+        raise InvalidArgumentError(f"staple_voxels {staple_voxels!r}: expected one of "
+                                   f"{', '.join(STAPLE_VOXELS)}")
     arrays = _as_labels(images, class_value)
     options = {"soft": soft} if method == "soft" else {}
+    binary = all(int(a.max(initial=0)) <= 1 for a in arrays.values())
+    if binary and (method == "staple" or (method == "soft" and soft == "staple")):
+        options["disputed_only"] = staple_voxels == "disputed"
     fused = fuse(arrays, method, **options)
     first = next(iter(images.values()))
     kind = "soft" if method == "soft" else "label"
@@ -101,7 +113,7 @@ def _rater_files(folder: Path) -> list[Path]:
 
 
 def _fuse_dataset(folder: Path, out: Path, method: str, *, overwrite: bool, kind: str | None,
-                  class_value: int | None, soft: str, log) -> list[Path]:
+                  log, **options) -> list[Path]:
     dataset = open_dataset(folder)
     kind = choose_kind(dataset, kind)
     if out.exists() and not out.is_dir():
@@ -118,8 +130,7 @@ def _fuse_dataset(folder: Path, out: Path, method: str, *, overwrite: bool, kind
         if suffix.lower() in (".jpg", ".jpeg", ".gif") or method == "soft":
             suffix = ".nii.gz" if method == "soft" else ".png"
         target = out / f"{case.id}_{method}{suffix}"
-        write_image(fuse_images(images, method, class_value=class_value, soft=soft), target,
-                    overwrite=overwrite)
+        write_image(fuse_images(images, method, **options), target, overwrite=overwrite)
         log(f"{case.id}: {len(images)} raters -> {target}")
         written.append(target)
     return written
@@ -134,6 +145,7 @@ def fuse_files(
     kind: str | None = None,
     class_value: int | None = None,
     soft: str = "mean",
+    staple_voxels: str = "all",
     log: Callable[[str], None] = lambda line: None,
 ) -> Path | list[Path]:
     """Fuse rater files into ``out`` (a file), or a dataset's raters into ``out/`` (a folder).
@@ -156,6 +168,8 @@ def fuse_files(
         Fuse only this label of multi-label maps.
     soft : {"mean", "staple"}
         The soft consensus ``method="soft"`` writes.
+    staple_voxels : {"all", "disputed"}
+        The voxels binary STAPLE's EM sees (see :func:`fuse_images`).
     log : callable
         Receives a line per case (datasets).
 
@@ -178,8 +192,9 @@ def fuse_files(
         folder = paths[0]
         files = _rater_files(folder)
         if not files or any(p.is_dir() for p in folder.iterdir() if not p.name.startswith(".")):
-            return _fuse_dataset(folder, out, method, overwrite=overwrite, kind=kind,
-                                 class_value=class_value, soft=soft, log=log)
+            return _fuse_dataset(folder, out, method, overwrite=overwrite, kind=kind, log=log,
+                                 class_value=class_value, soft=soft,
+                                 staple_voxels=staple_voxels)
         paths = files
     folders = [p for p in paths if p.is_dir()]
     if folders:
@@ -193,6 +208,7 @@ def fuse_files(
     # label maps; 8-bit 0/255 masks become {0, 1}
     images = {rater: read_source(p, {"threshold": "auto"}, kind="label")
               for rater, p in zip(ids, paths, strict=True)}
-    fused = fuse_images(images, method, class_value=class_value, soft=soft)
+    fused = fuse_images(images, method, class_value=class_value, soft=soft,
+                        staple_voxels=staple_voxels)
     write_image(fused, out, overwrite=overwrite)
     return out

@@ -9,7 +9,9 @@ each rater against it:
 * **consensus**: ``"staple"`` (default) runs STAPLE pooled over the cases
   (:func:`~segloop.fusion.staple.staple_cases`: one sensitivity and
   specificity per rater for the whole dataset, raters missing from some
-  cases allowed) and thresholds its posterior at 0.5; ``"majority"`` is the
+  cases allowed; ``staple_voxels="disputed"`` runs it on the voxels where
+  the raters disagree only, see :mod:`segloop.fusion.staple`) and
+  thresholds its posterior at 0.5; ``"majority"`` is the
   per-case majority vote (ties to background).  The STAPLE estimates are
   reported in both cases (``staple_sensitivity``, ``staple_specificity``).
 * **per rater** (means over the cases the rater labelled, and their standard
@@ -72,12 +74,12 @@ from segloop.fusion.agreement import (
     rater_scores,
 )
 from segloop.fusion.rater_cases import RaterCase, choose_kind, read_rater_cases
-from segloop.fusion.staple import staple_cases
+from segloop.fusion.staple import STAPLE_VOXELS, staple_cases
 from segloop.fusion.vote import majority_vote
 from segloop.io import open_dataset
 from segloop.io.dataset import Dataset
 
-__all__ = ["CONSENSUS_METHODS", "rater_report", "score_raters"]
+__all__ = ["CONSENSUS_METHODS", "STAPLE_VOXELS", "rater_report", "score_raters"]
 
 #: How the consensus of each case is built.
 CONSENSUS_METHODS = ("staple", "majority")
@@ -86,14 +88,29 @@ CONSENSUS_METHODS = ("staple", "majority")
 _REPORT_KEYS = {"dice": "dice_vs_consensus"} | {k: k for k in AGREEMENT_KEYS if k != "dice"}
 
 
-def _consensus(masks: list[dict[str, np.ndarray]], regions: list, method: str,
-               pooled=None) -> list[np.ndarray]:
-    """Each case's consensus of ``masks`` (one rater alone is its own consensus)."""
+def consensus_masks(masks: list[dict[str, np.ndarray]], regions: list, method: str,
+                    disputed: bool = False, pooled=None) -> list[np.ndarray]:
+    """Each case's consensus as the report builds it (a single rater is its own).
+
+    Parameters
+    ----------
+    masks : list of dict of str to ndarray
+        Per case, rater id -> binary mask.
+    regions : list of ndarray or None
+        Per case, the voxels that count (None: all); the consensus is cut to it.
+    method : {"staple", "majority"}
+        STAPLE pooled over the cases (posterior > 0.5) or the per-case majority.
+    disputed : bool
+        STAPLE on the voxels where the raters disagree only
+        (``staple_voxels="disputed"``).
+    pooled : PooledStaple, optional
+        A pooled STAPLE of exactly these cases, to reuse.
+    """
     if method == "staple":
         several = [i for i, m in enumerate(masks) if len(m) >= 2]
         if pooled is None and several:
             pooled = staple_cases([masks[i] for i in several],
-                                  regions=[regions[i] for i in several])
+                                  regions=[regions[i] for i in several], disputed_only=disputed)
         posterior = dict(zip(several, pooled.posteriors, strict=True)) if several else {}
         fused = [posterior[i] > 0.5 if i in posterior else next(iter(m.values())).copy()
                  for i, m in enumerate(masks)]
@@ -102,12 +119,13 @@ def _consensus(masks: list[dict[str, np.ndarray]], regions: list, method: str,
     return [f if r is None else f & r for f, r in zip(fused, regions, strict=True)]
 
 
-def _scores(cases: list[RaterCase], method: str, pooled, leave_one_out: bool) -> list[dict]:
+def _scores(cases: list[RaterCase], method: str, pooled, leave_one_out: bool,
+            disputed: bool) -> list[dict]:
     """One row per case and rater: the rater against the consensus (of the others)."""
     regions = [c.region for c in cases]
     rows = []
     if not leave_one_out:
-        fused = _consensus([c.masks for c in cases], regions, method, pooled)
+        fused = consensus_masks([c.masks for c in cases], regions, method, disputed, pooled)
         for case, reference in zip(cases, fused, strict=True):
             for rater, mask in case.masks.items():
                 rows.append({"case": case.id, "rater": rater, **rater_scores(
@@ -117,7 +135,7 @@ def _scores(cases: list[RaterCase], method: str, pooled, leave_one_out: bool) ->
     for rater in sorted({r for c in cases for r in c.masks}):
         mine = [c for c in cases if rater in c.masks]
         others = [{k: v for k, v in c.masks.items() if k != rater} for c in mine]
-        fused = _consensus(others, [c.region for c in mine], method)
+        fused = consensus_masks(others, [c.region for c in mine], method, disputed)
         for case, reference in zip(mine, fused, strict=True):
             rows.append({"case": case.id, "rater": rater, **rater_scores(
                 case.masks[rater], reference, spacing=case.spacing, region=case.region)})
@@ -168,6 +186,7 @@ def score_raters(
     format: str | None = None,
     limit: int | None = None,
     leave_one_out: bool = False,
+    staple_voxels: str = "all",
     log: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, Any], list[RaterCase]]:
     """Score every rater of a dataset against the consensus (see the module docstring).
@@ -200,6 +219,11 @@ def score_raters(
         Compare each rater with the consensus of the *other* raters (with
         two raters: the other one), so that its own mask does not pull the
         consensus towards it.
+    staple_voxels : {"all", "disputed"}
+        The voxels STAPLE's EM sees: every voxel (default: the classic
+        algorithm, as SimpleITK's filter), or only those where the raters
+        disagree (the unanimous ones keep their label); see
+        :mod:`segloop.fusion.staple` for what each gives.
     log : callable, optional
         Receives progress lines.
 
@@ -216,6 +240,9 @@ def score_raters(
     cases : list of RaterCase
         The cases scored, in the dataset's order.
     """
+    if staple_voxels not in STAPLE_VOXELS:
+        raise InvalidArgumentError(f"staple_voxels {staple_voxels!r}: expected one of "
+                                   f"{', '.join(STAPLE_VOXELS)}")
     if consensus not in CONSENSUS_METHODS:
         raise InvalidArgumentError(f"consensus {consensus!r}: expected one of "
                                    f"{', '.join(CONSENSUS_METHODS)}")
@@ -230,9 +257,11 @@ def score_raters(
         raise DatasetError("no case has two or more raters to compare", path=dataset.root)
     if log:
         log(f"{len(cases)} cases, {len(skipped)} skipped; consensus {consensus}")
-    pooled = staple_cases([c.masks for c in cases], regions=[c.region for c in cases])
+    disputed = staple_voxels == "disputed"
+    pooled = staple_cases([c.masks for c in cases], regions=[c.region for c in cases],
+                          disputed_only=disputed)
     raters = sorted({r for c in cases for r in c.masks})
-    rows = _scores(cases, consensus, pooled, leave_one_out)
+    rows = _scores(cases, consensus, pooled, leave_one_out, disputed)
     matrix, counts = agreement_matrix([pairwise_dice(c.masks) for c in cases], raters)
     upper = matrix[np.triu_indices(len(raters), 1)]
     report = {
@@ -248,7 +277,8 @@ def score_raters(
         "pairwise": {"raters": raters, "dice": matrix.tolist(), "n_cases": counts.tolist(),
                      "mean_dice": float(np.nanmean(upper)) if np.isfinite(upper).any() else None},
         "groups": _groups(matrix, raters, groups, group_attribute),
-        "staple": {"prior": float(pooled.prior), "iterations": int(pooled.iterations),
+        "staple": {"voxels": staple_voxels, "prior": float(pooled.prior),
+                   "iterations": int(pooled.iterations),
                    "converged": bool(pooled.converged)},
         "cases": rows,
         "skipped": skipped,

@@ -44,7 +44,7 @@ __all__ = ["FUSION_METHODS", "SOFT_METHODS", "fuse", "soft_consensus"]
 FUSION_METHODS = ("majority", "weighted", "staple", "soft")
 SOFT_METHODS = ("mean", "staple")
 
-_STAPLE_OPTIONS = ("region", "prior", "max_iter", "tol")
+_STAPLE_OPTIONS = ("region", "prior", "max_iter", "tol", "disputed_only")
 _OPTIONS = {
     "majority": ("ties",),
     "weighted": ("weights", "ties"),
@@ -76,8 +76,9 @@ def soft_consensus(raters, *, method: str = "mean", region=None, **staple_option
     region : array, optional
         Voxels to fuse; 0 outside.  For ``"staple"`` also the voxels EM sees.
     **staple_options
-        ``prior``, ``max_iter``, ``tol`` of :func:`~segloop.fusion.staple.staple`
-        (``"staple"`` only).
+        ``prior``, ``max_iter``, ``tol``, ``disputed_only`` of
+        :func:`~segloop.fusion.staple.staple` (``"staple"`` only;
+        ``disputed_only`` is accepted and has no effect for ``"mean"``).
 
     Returns
     -------
@@ -103,7 +104,7 @@ def soft_consensus(raters, *, method: str = "mean", region=None, **staple_option
         )
     if method == "staple":
         return staple(raters, region=region, **_staple_only(staple_options)).posterior
-    _check_options("soft (mean)", staple_options, ("region",))
+    _check_options("soft (mean)", staple_options, ("region", "disputed_only"))
     _, stack = check_raters(raters, binary=True)
     mean = np.count_nonzero(stack, axis=0).astype(np.float32) / np.float32(len(stack))
     mask = check_region(region, stack.shape[1:])
@@ -113,7 +114,7 @@ def soft_consensus(raters, *, method: str = "mean", region=None, **staple_option
 
 
 def _staple_only(options: dict) -> dict:
-    _check_options("soft (staple)", options, ("prior", "max_iter", "tol"))
+    _check_options("soft (staple)", options, ("prior", "max_iter", "tol", "disputed_only"))
     return options
 
 
@@ -173,9 +174,9 @@ def fuse(raters, method: str = "majority", **options) -> np.ndarray:
             )
         posterior = staple(raters, **options).posterior
         return (posterior > threshold).astype(stack.dtype)
-    if "region" in options or "threshold" in options:
+    if "region" in options or "threshold" in options or options.pop("disputed_only", False):
         raise InvalidArgumentError(
-            "region= and threshold= apply to binary STAPLE only; these raters hold labels "
-            f"up to {int(stack.max())} (multi-label STAPLE)"
+            "region=, threshold= and disputed_only= apply to binary STAPLE only; these raters "
+            f"hold labels up to {int(stack.max())} (multi-label STAPLE)"
         )
     return multilabel_staple(raters, **options).labels

@@ -39,11 +39,31 @@ voxels to its own M-step.
 EM only needs the distinct vote patterns over raters, so it runs on at most
 ``2**R`` patterns with their voxel counts, whatever the image size.
 
+``disputed_only=True`` runs EM on the voxels where the raters disagree only
+(the voxels every rater marks are foreground, those none marks background),
+as Rohlfing et al. (2004) do for label fusion.  Over a whole image the
+background is so large that every rater's specificity comes out near 1, so a
+foreground vote weighs much more than a background vote (likelihood ratio
+``p / (1 - q)`` against ``(1 - p) / q``) and the classic consensus drifts
+outwards, towards the raters who draw widest.  On the disputed voxels the
+parameters describe the disagreement band (lower specificities, the same
+ranking).  Neither is better everywhere (``segloop bench raters``, fusion
+part, and ``docs/raters.md``): with six simulated raters (grown by -2, -1, +1,
++2 mm, one missing 15 %, one shifted 2 mm) drawn from 12 QUBIQ masks, the
+disputed consensus scores Dice 0.984 against the true mask and the classic one
+0.869; on a disc (test_staple.py) the disputed consensus falls 0.9 pixel
+inside and the classic one 0.4 pixel outside.  The classic algorithm stays
+the default.
+
 References
 ----------
 Warfield S.K., Zou K.H., Wells W.M. (2004) Simultaneous truth and performance
 level estimation (STAPLE): an algorithm for the validation of image
 segmentation. IEEE Trans Med Imaging 23(7):903-921.
+
+Rohlfing T., Russakoff D.B., Maurer C.R. (2004) Performance-based classifier
+combination in atlas-based image segmentation using expectation-maximization
+parameter estimation. IEEE Trans Med Imaging 23(8):983-994.
 
 Examples
 --------
@@ -64,7 +84,11 @@ from scipy.special import expit
 from segloop.errors import InvalidArgumentError
 from segloop.fusion._checks import check_count, check_prior, check_raters, check_region, check_tol
 
-__all__ = ["PooledStaple", "StapleResult", "staple", "staple_cases"]
+__all__ = ["STAPLE_VOXELS", "PooledStaple", "StapleResult", "staple", "staple_cases"]
+
+#: The voxels STAPLE's EM sees in ``segloop fuse`` and the rater report (``--staple-voxels``):
+#: ``all`` (the classic algorithm, their default) or ``disputed`` (``disputed_only=True``).
+STAPLE_VOXELS = ("all", "disputed")
 
 _EPS = 1e-12  # p and q are clipped to [_EPS, 1 - _EPS] inside logs
 
@@ -214,8 +238,31 @@ def _scatter(values: np.ndarray, shape, region) -> np.ndarray:
     return out
 
 
+def _disputed(stack: np.ndarray, mask: np.ndarray | None):
+    """(voxels EM sees, voxels every rater marks) for ``disputed_only`` (within ``mask``)."""
+    sure = stack.all(axis=0)
+    disputed = stack.any(axis=0) & ~sure
+    if mask is not None:
+        disputed &= mask
+        sure &= mask
+    return disputed, sure
+
+
+def _unanimous(ids: list[str], shapes_and_sure: list, prior) -> tuple[list[np.ndarray], dict]:
+    """Posteriors and parameters when the raters agree on every voxel: nothing to estimate."""
+    posteriors = [sure.astype(np.float32) for _, sure in shapes_and_sure]
+    perfect = dict.fromkeys(ids, 1.0)
+    return posteriors, perfect
+
+
 def staple(
-    raters, *, region=None, prior=None, max_iter: int = 100, tol: float = 1e-7
+    raters,
+    *,
+    region=None,
+    prior=None,
+    max_iter: int = 100,
+    tol: float = 1e-7,
+    disputed_only: bool = False,
 ) -> StapleResult:
     """Binary STAPLE consensus of two or more raters' masks.
 
@@ -233,6 +280,9 @@ def staple(
         Most EM iterations.
     tol : float
         Stop when no sensitivity or specificity changed by more than this.
+    disputed_only : bool
+        Run EM on the voxels where the raters disagree only (within
+        ``region``); unanimous voxels keep their label (module docstring).
 
     Returns
     -------
@@ -260,6 +310,12 @@ def staple(
             "consensus is that rater's mask"
         )
     mask = check_region(region, stack.shape[1:])
+    sure = None
+    if disputed_only:
+        mask, sure = _disputed(stack.astype(bool), mask)
+        if not mask.any():
+            (posterior,), perfect = _unanimous(ids, [(None, sure)], prior)
+            return StapleResult(posterior, perfect, dict(perfect), float(prior or 0.0), 0, True)
     votes = stack.reshape(len(ids), -1).astype(bool)
     if mask is not None:
         votes = votes[:, mask.ravel()]
@@ -268,8 +324,11 @@ def staple(
     if prior is None:
         prior = float(counts @ fg.sum(axis=1)) / float(counts.sum() * len(ids))
     weight, p, q, iterations, converged = _fit(fg, 1.0 - fg, counts, prior, max_iter, tol)
+    posterior = _scatter(weight[inverse], stack.shape[1:], mask)
+    if sure is not None:
+        posterior[sure] = 1.0
     return StapleResult(
-        posterior=_scatter(weight[inverse], stack.shape[1:], mask),
+        posterior=posterior,
         sensitivity=dict(zip(ids, p.tolist(), strict=True)),
         specificity=dict(zip(ids, q.tolist(), strict=True)),
         prior=prior,
@@ -279,7 +338,13 @@ def staple(
 
 
 def staple_cases(
-    cases: Sequence[Mapping], *, regions=None, prior=None, max_iter: int = 100, tol: float = 1e-7
+    cases: Sequence[Mapping],
+    *,
+    regions=None,
+    prior=None,
+    max_iter: int = 100,
+    tol: float = 1e-7,
+    disputed_only: bool = False,
 ) -> PooledStaple:
     """Binary STAPLE over many cases with one sensitivity/specificity per rater.
 
@@ -294,8 +359,9 @@ def staple_cases(
         Per case, the voxels EM sees (None: all); posteriors are 0 outside.
     prior : float, optional
         ``P(T = 1)`` in (0, 1); default: foreground votes / all votes, pooled.
-    max_iter, tol :
-        As for :func:`staple`.
+    max_iter, tol, disputed_only :
+        As for :func:`staple` (``disputed_only``: the voxels where the raters
+        present in a case disagree).
 
     Returns
     -------
@@ -328,10 +394,13 @@ def staple_cases(
     if len(ids) < 2:
         raise InvalidArgumentError(f"cases: STAPLE needs at least 2 raters, got {ids}")
     column = {r: i for i, r in enumerate(ids)}
-    blocks, masks, inverses, offset = [], [], [], 0
+    blocks, masks, inverses, offset, sures = [], [], [], 0, []
     for i, (case_ids, stack) in enumerate(checked):
         region = None if regions is None else regions[i]
         mask = check_region(region, stack.shape[1:], name=f"regions[{i}]")
+        if disputed_only:
+            mask, sure = _disputed(stack.astype(bool), mask)
+            sures.append((stack.shape[1:], sure))
         votes = stack.reshape(len(case_ids), -1).astype(bool)
         if mask is not None:
             votes = votes[:, mask.ravel()]
@@ -342,17 +411,24 @@ def staple_cases(
         masks.append((stack.shape[1:], mask))
         inverses.append(inverse + offset)
         offset += len(patterns)
+    n_cases = {r: sum(r in case_ids for case_ids, _ in checked) for r in ids}
+    if disputed_only and not any(m.any() for _, m in masks):
+        posteriors, perfect = _unanimous(ids, sures, prior)
+        return PooledStaple(posteriors, perfect, dict(perfect), float(prior or 0.0), 0, True,
+                            n_cases)
     table = np.concatenate([block for block, _ in blocks])
     counts = np.concatenate([c for _, c in blocks])
     fg, bg = (table == 1).astype(float), (table == 0).astype(float)
     if prior is None:
         prior = float(counts @ fg.sum(axis=1)) / float(counts @ (fg + bg).sum(axis=1))
     weight, p, q, iterations, converged = _fit(fg, bg, counts, prior, max_iter, tol)
-    n_cases = {r: sum(r in case_ids for case_ids, _ in checked) for r in ids}
+    posteriors = [
+        _scatter(weight[inv], shape, m) for inv, (shape, m) in zip(inverses, masks, strict=True)
+    ]
+    for posterior, (_, sure) in zip(posteriors, sures, strict=False):
+        posterior[sure] = 1.0
     return PooledStaple(
-        posteriors=[
-            _scatter(weight[inv], shape, m) for inv, (shape, m) in zip(inverses, masks, strict=True)
-        ],
+        posteriors=posteriors,
         sensitivity=dict(zip(ids, p.tolist(), strict=True)),
         specificity=dict(zip(ids, q.tolist(), strict=True)),
         prior=prior,
