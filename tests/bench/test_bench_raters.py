@@ -98,7 +98,7 @@ def test_hand_made_discs(discs):
     assert {k: row[k] for k in ("dataset", "part", "method", "cases", "raters")} == {
         "dataset": "discs",
         "part": "report",
-        "method": "staple",
+        "method": "majority",
         "cases": 3,
         "raters": 3,
     }

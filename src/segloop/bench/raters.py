@@ -4,8 +4,9 @@
 list raters (QUBIQ, DRIVE, ``images/ + labels/<rater>/``...):
 
 * ``report`` -- the wall time of :func:`segloop.fusion.report.score_raters`
-  (STAPLE consensus pooled over the cases, restricted to the dataset's
-  ``region`` label when one is given, e.g. DRIVE's ``fov``) on the real raters.
+  (its default consensus, with STAPLE pooled over the cases for its
+  estimates, restricted to the dataset's ``region`` label when one is given,
+  e.g. DRIVE's ``fov``) on the real raters.
 * ``recovery`` -- simulated raters of known bias
   (:func:`segloop.simulate.raters.simulate_rater`, the :data:`RATERS` of
   :mod:`segloop.bench.raters_data`: grown by -2 .. +2 mm, one missing 15 %
@@ -122,7 +123,7 @@ def _report_part(name: str, dataset: Dataset, region: str | None, log) -> tuple[
     row = {
         "dataset": name,
         "part": "report",
-        "method": "staple",
+        "method": report["consensus"],
         "cases": report["n_cases"],
         "raters": len(raters),
         "seconds": round(seconds, 3),

@@ -10,7 +10,7 @@ Examples
 >>> args = parser.parse_args(["raters", "report", "--data", "d", "--out", "r",
 ...                           "--region", "fov"])
 >>> args.consensus, args.region, args.func is run
-('staple', 'fov', True)
+('majority', 'fov', True)
 """
 
 from __future__ import annotations
@@ -33,10 +33,12 @@ rater draws outside the consensus), with STAPLE's sensitivity and specificity
 estimates; the pairwise inter-rater Dice matrix; with --group-by, agreement
 within vs between groups of raters (a column of raters.tsv in the dataset
 folder, or of --groups FILE: a tab-separated table with a `rater` column).
-The consensus is STAPLE pooled over the cases (default; on the voxels where
-the raters disagree only with --staple-voxels disputed) or the per-case
-majority vote; --leave-one-out compares each rater with the consensus of
-the others (its own mask left out). Raters come from labels/<rater>/<name> folders, BIDS
+The consensus is the per-case majority vote (default: the median boundary of
+the raters) or STAPLE pooled over the cases (--consensus staple; on the
+voxels where the raters disagree only with --staple-voxels disputed; classic
+STAPLE drifts towards the widest raters, see docs/raters.md);
+--leave-one-out compares each rater with the consensus of the others (its
+own mask left out). Raters come from labels/<rater>/<name> folders, BIDS
 derivatives/labels-<rater>/ or _rater-<id> labels, QUBIQ or DRIVE. Cases with
 fewer than two raters are skipped (listed in the report). Writes
 OUT/report.json, raters.csv, cases.csv, agreement.png, bias.png and
@@ -54,8 +56,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--data", required=True, type=Path, metavar="DIR", help="the dataset folder")
     r.add_argument("--out", required=True, type=Path, metavar="DIR",
                    help="the report folder (created)")
-    r.add_argument("--consensus", default="staple", choices=("staple", "majority"),
-                   help="how each case's consensus is built (default staple)")
+    r.add_argument("--consensus", default="majority", choices=("majority", "staple"),
+                   help="how each case's consensus is built (default majority)")
     r.add_argument("--staple-voxels", default="all", choices=("all", "disputed"),
                    help="voxels STAPLE estimates from: all (default, classic STAPLE) or only "
                    "where the raters disagree (unanimous voxels keep their label)")
