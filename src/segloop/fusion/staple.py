@@ -248,13 +248,6 @@ def _disputed(stack: np.ndarray, mask: np.ndarray | None):
     return disputed, sure
 
 
-def _unanimous(ids: list[str], shapes_and_sure: list, prior) -> tuple[list[np.ndarray], dict]:
-    """Posteriors and parameters when the raters agree on every voxel: nothing to estimate."""
-    posteriors = [sure.astype(np.float32) for _, sure in shapes_and_sure]
-    perfect = dict.fromkeys(ids, 1.0)
-    return posteriors, perfect
-
-
 def staple(
     raters,
     *,
@@ -302,38 +295,28 @@ def staple(
     >>> result.posterior.tolist(), result.sensitivity["flipped"], result.specificity["a"]
     ([[0.0, 1.0, 1.0, 0.0]], 0.0, 1.0)
     """
-    max_iter, tol, prior = _settings(max_iter, tol, prior)
     ids, stack = check_raters(raters, binary=True)
     if len(ids) < 2:
         raise InvalidArgumentError(
             f"raters: STAPLE needs at least 2 raters, got 1 ({ids[0]!r}); with one rater the "
             "consensus is that rater's mask"
         )
-    mask = check_region(region, stack.shape[1:])
-    sure = None
-    if disputed_only:
-        mask, sure = _disputed(stack.astype(bool), mask)
-        if not mask.any():
-            (posterior,), perfect = _unanimous(ids, [(None, sure)], prior)
-            return StapleResult(posterior, perfect, dict(perfect), float(prior or 0.0), 0, True)
-    votes = stack.reshape(len(ids), -1).astype(bool)
-    if mask is not None:
-        votes = votes[:, mask.ravel()]
-    patterns, counts, inverse = _patterns(votes)
-    fg = patterns.astype(float)
-    if prior is None:
-        prior = float(counts @ fg.sum(axis=1)) / float(counts.sum() * len(ids))
-    weight, p, q, iterations, converged = _fit(fg, 1.0 - fg, counts, prior, max_iter, tol)
-    posterior = _scatter(weight[inverse], stack.shape[1:], mask)
-    if sure is not None:
-        posterior[sure] = 1.0
-    return StapleResult(
-        posterior=posterior,
-        sensitivity=dict(zip(ids, p.tolist(), strict=True)),
-        specificity=dict(zip(ids, q.tolist(), strict=True)),
+    check_region(region, stack.shape[1:])  # named "region", not "regions[0]"
+    pooled = staple_cases(
+        [dict(zip(ids, stack, strict=True))],
+        regions=[region],
         prior=prior,
-        iterations=iterations,
-        converged=converged,
+        max_iter=max_iter,
+        tol=tol,
+        disputed_only=disputed_only,
+    )
+    return StapleResult(
+        posterior=pooled.posteriors[0],
+        sensitivity=pooled.sensitivity,
+        specificity=pooled.specificity,
+        prior=pooled.prior,
+        iterations=pooled.iterations,
+        converged=pooled.converged,
     )
 
 
@@ -412,10 +395,17 @@ def staple_cases(
         inverses.append(inverse + offset)
         offset += len(patterns)
     n_cases = {r: sum(r in case_ids for case_ids, _ in checked) for r in ids}
-    if disputed_only and not any(m.any() for _, m in masks):
-        posteriors, perfect = _unanimous(ids, sures, prior)
-        return PooledStaple(posteriors, perfect, dict(perfect), float(prior or 0.0), 0, True,
-                            n_cases)
+    if disputed_only and not any(m.any() for _, m in masks):  # agreed everywhere: nothing to fit
+        perfect = dict.fromkeys(ids, 1.0)
+        return PooledStaple(
+            [sure.astype(np.float32) for _, sure in sures],
+            perfect,
+            dict(perfect),
+            float(prior or 0.0),
+            0,
+            True,
+            n_cases,
+        )
     table = np.concatenate([block for block, _ in blocks])
     counts = np.concatenate([c for _, c in blocks])
     fg, bg = (table == 1).astype(float), (table == 0).astype(float)
