@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 # torch is pinned to 2.13.0 in pyproject.toml (a CPU build lies on the machine).
-EXTRAS ?= dev,learn
+EXTRAS ?= dev,learn,server
 STAMP  := $(VENV)/.installed-$(EXTRAS)
 
 .PHONY: demo test install lint clean
