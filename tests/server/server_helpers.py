@@ -2,9 +2,11 @@
 
 Fixtures using them are in this folder's conftest.py (``served``); test modules
 import helpers with ``from server_helpers import auth, make_app, ...``.
-The database is SQLite in the test's workspace, or the PostgreSQL of
-:func:`postgres_url` when ``SEGLOOP_TEST_DB=postgresql`` (the suite runs the
-server tests against both when PostgreSQL is installed; see test_postgres.py).
+The database is SQLite in the test's workspace, or the PostgreSQL database
+given to :func:`make_app` (``db_url=``, or the ``SEGLOOP_TEST_DB_URL``
+environment variable): the ``served`` fixture runs every test that uses it on
+both, the PostgreSQL one on a fresh database of the session's cluster
+(pg_helpers.py) when PostgreSQL is installed.
 """
 
 from __future__ import annotations
@@ -37,16 +39,20 @@ def make_dataset(root: Path) -> Path:
     return root
 
 
-def db_url(workspace: Path) -> str | None:
-    """The test database: SQLite in the workspace (None) or SEGLOOP_TEST_DB's PostgreSQL."""
+def env_db_url() -> str | None:
+    """The test database: SQLite in the workspace (None) or SEGLOOP_TEST_DB_URL's PostgreSQL."""
     return os.environ.get("SEGLOOP_TEST_DB_URL") or None
 
 
-def make_app(tmp_path: Path, **options):
-    """A fresh app on a fresh dataset and workspace, with the USERS added; (app, tokens)."""
+def make_app(tmp_path: Path, *, db_url: str | None = None, **options):
+    """A fresh app on a fresh dataset and workspace, with the USERS added; (app, tokens).
+
+    ``db_url`` (default: ``SEGLOOP_TEST_DB_URL``, else SQLite in the workspace)
+    must name an empty database or one made by an earlier app of this test.
+    """
     data = make_dataset(tmp_path / "data")
-    settings = ServerSettings.create(data, workspace=tmp_path / "ws",
-                                     db_url=db_url(tmp_path / "ws"), **options)
+    url = db_url or env_db_url()
+    settings = ServerSettings.create(data, workspace=tmp_path / "ws", db_url=url, **options)
     app = create_app(settings)
     tokens = {}
     with app.state.segloop.sessions() as db:

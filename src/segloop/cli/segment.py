@@ -94,22 +94,12 @@ def _parse_slice(text: str, ndim: int) -> tuple[int, int]:
     return axes.index(axis_name), int(index)
 
 
-def _compact(labels: np.ndarray) -> np.ndarray:
-    """The label map in the smallest unsigned/signed integer type holding its values."""
-    if labels.dtype == bool:
-        return labels.astype(np.uint8)
-    lo, hi = (int(labels.min()), int(labels.max())) if labels.size else (0, 0)
-    for dtype in (np.uint8, np.uint16, np.int16, np.int32):
-        if np.iinfo(dtype).min <= lo and hi <= np.iinfo(dtype).max:
-            return labels.astype(dtype, copy=False)
-    return labels
-
-
 def run(args) -> int:
     """Run one tool and write its label map."""
     from segloop.io import read_image, write_image
     from segloop.io.geometry import check_same_grid
     from segloop.tools import get_tool
+    from segloop.tools.apply import apply_tool
 
     spec = get_tool(args.tool)
     params = spec.check_params(_tool_params(args))
@@ -120,33 +110,21 @@ def run(args) -> int:
         check_same_grid(image, label)
     elif spec.needs_label:
         raise InvalidArgumentError(f"tool {spec.name!r} edits a label map: pass --label FILE")
-    if image.channels:
-        params.setdefault("channel_axis", -1)
-    data = image.array
-    current = None if label is None else label.array
-    t0 = time.perf_counter()
+    where = None
     if args.slice is not None or image.spatial_ndim not in spec.ndims:
         if args.slice is None:
             raise InvalidArgumentError(
                 f"tool {spec.name!r} works on {'/'.join(f'{d}D' for d in spec.ndims)} images "
                 f"and {args.image} is {image.spatial_ndim}D; pick a slice with --slice z=INDEX")
-        axis, index = _parse_slice(args.slice, image.spatial_ndim)
-        if 2 not in spec.ndims:
-            raise InvalidArgumentError(f"tool {spec.name!r} does not work on a single slice")
-        if not 0 <= index < image.shape[axis]:
+        where = _parse_slice(args.slice, image.spatial_ndim)
+        if 2 in spec.ndims and not 0 <= where[1] < image.shape[where[0]]:
             raise InvalidArgumentError(
-                f"--slice {args.slice}: index outside 0..{image.shape[axis] - 1}")
-        result = np.zeros(image.shape, np.int64) if current is None else current.astype(np.int64)
-        take = [slice(None)] * image.spatial_ndim
-        take[axis] = index
-        plane = data[tuple(take)]
-        plane_label = None if current is None else current[tuple(take)]
-        spacing = tuple(s for i, s in enumerate(image.spacing) if i != axis)
-        result[tuple(take)] = spec.apply(plane, plane_label, spacing=spacing, **params)
-    else:
-        result = spec.apply(data, current, spacing=image.spacing, **params)
+                f"--slice {args.slice}: index outside 0..{image.shape[where[0]] - 1}")
+    t0 = time.perf_counter()
+    result = apply_tool(spec, image, None if label is None else label.array, params,
+                        slice=where)
     seconds = time.perf_counter() - t0
-    out = image.with_array(_compact(np.asarray(result)), kind="label", channels=False)
+    out = image.with_array(result, kind="label", channels=False)
     write_image(out, args.out, overwrite=args.overwrite)
     n = int(np.count_nonzero(out.array))
     print(f"{spec.name}: {n} labelled voxels in {seconds * 1000:.0f} ms; wrote {args.out}")

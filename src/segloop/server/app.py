@@ -13,6 +13,7 @@ import logging
 import time
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.gzip import GZipMiddleware
 from starlette.middleware.base import BaseHTTPMiddleware
 
 from segloop import __version__
@@ -28,7 +29,7 @@ __all__ = ["ROUTERS", "create_app"]
 access_log = logging.getLogger("segloop.server.access")
 
 #: Router modules of :mod:`segloop.server.routers`, mounted in this order.
-ROUTERS = ("meta", "users")
+ROUTERS = ("meta", "users", "images", "tools", "labels", "models", "jobs")
 
 
 class _BodyLimit(BaseHTTPMiddleware):
@@ -88,9 +89,12 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.segloop = AppState(settings, engine, sessions, datastore, labels)
     app.state.segloop.extras["reconcile"] = labels.reconcile()
     install_error_handlers(app)
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
     app.add_middleware(_BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(_AccessLog)
     for name in ROUTERS:
         module = importlib.import_module(f"segloop.server.routers.{name}")
         app.include_router(module.router)
+        if hasattr(module, "setup"):  # start-up work of a router (e.g. jobs left by a crash)
+            module.setup(app.state.segloop)
     return app

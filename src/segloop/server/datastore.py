@@ -79,6 +79,7 @@ class Datastore:
                 self._cache.move_to_end(image_id)
                 return self._cache[image_id]
         image = case.read_image()
+        image.array.flags.writeable = False  # shared by every request: read-only
         with self._lock:
             self._cache[image_id] = image
             while len(self._cache) > self.cache_size:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import zlib
 from typing import Literal
 
@@ -66,7 +67,7 @@ def decode_mask(payload: MaskPayload, *, max_voxels: int,
     """
     if any(s < 1 for s in payload.shape):
         raise ApiError(422, f"mask shape {payload.shape}: every size must be >= 1")
-    voxels = int(np.prod(payload.shape, dtype=np.int64))
+    voxels = math.prod(payload.shape)  # Python ints: no int64 overflow to 0
     if voxels > max_voxels:
         raise ApiError(413, f"mask of {voxels} voxels exceeds the limit of {max_voxels}")
     if shape is not None and tuple(payload.shape) != tuple(shape):

@@ -81,6 +81,11 @@ def _safe(text: str) -> str:
     return f"{re.sub(r'[^A-Za-z0-9._-]', '_', text)[:80]}-{tag}"
 
 
+def _sidecar(path: Path) -> Path:
+    """The JSON sidecar beside a label file (a PNG's ``PixelSize`` is kept there)."""
+    return path.with_name(path.name.split(".")[0] + ".json")
+
+
 def _fsync_dir(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)
@@ -248,14 +253,21 @@ class LabelStore:
                 return  # a newer save wrote (or will write) it
             target = self.current_path(row.image_id, row.rater)
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-            data = (self.workspace / row.path).read_bytes()
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-            _fsync_dir(target.parent)
+            source = self.workspace / row.path
+            if _sidecar(source).is_file():  # a PNG's pixel size: before the pixels
+                self._replace(_sidecar(target), _sidecar(source).read_bytes())
+            self._replace(target, source.read_bytes())
+
+    @staticmethod
+    def _replace(target: Path, data: bytes) -> None:
+        """Write ``data`` to ``target`` atomically (temporary file, fsync, rename)."""
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
 
     # ------------------------------------------------------------------ start-up
     def reconcile(self) -> dict[str, Any]:
@@ -263,6 +275,7 @@ class LabelStore:
         with self.sessions() as db:
             rows = list(db.scalars(select(LabelVersion)))
         known = {r.path for r in rows}
+        known |= {str(_sidecar(Path(p))) for p in known}  # PNG versions' PixelSize sidecars
         removed, missing, altered, rewritten = [], [], [], []
         versions = self.workspace / "versions"
         for path in sorted(versions.rglob("*")) if versions.is_dir() else []:
@@ -273,24 +286,31 @@ class LabelStore:
                 path.unlink()
                 removed.append(rel)
         latest: dict[tuple[str, str], LabelVersion] = {}
+        intact: set[int] = set()
         for row in rows:
-            file = self.workspace / row.path
-            if not file.is_file():
-                missing.append(row.path)
-                continue
-            if file_sha256(file) != row.sha256:
-                altered.append(row.path)
             key = (row.image_id, row.rater)
             if key not in latest or row.version > latest[key].version:
                 latest[key] = row
+            file = self.workspace / row.path
+            if not file.is_file():
+                missing.append(row.path)
+            elif file_sha256(file) != row.sha256:
+                altered.append(row.path)
+            else:
+                intact.add(row.id)
         for (image_id, rater), row in latest.items():
             if image_id not in self.datastore.ids():
                 continue
             target = self.current_path(image_id, rater)
-            if not target.is_file() or file_sha256(target) != row.sha256:
+            for stray in target.parent.glob(f".{target.name.split('.')[0]}.*.tmp"):
+                stray.unlink()
+            if row.id not in intact:  # reported above; the current file may be its only copy
+                continue
+            sidecar = _sidecar(self.workspace / row.path)
+            if not target.is_file() or file_sha256(target) != row.sha256 or (
+                    sidecar.is_file() and (not _sidecar(target).is_file() or
+                                           _sidecar(target).read_bytes() != sidecar.read_bytes())):
                 self._write_current(row)
                 rewritten.append(str(target.relative_to(self.workspace)))
-            for stray in target.parent.glob(f".{target.name}.*.tmp"):
-                stray.unlink()
         return {"removed_orphans": removed, "missing_files": missing, "altered_files": altered,
                 "rewritten_current": rewritten}
