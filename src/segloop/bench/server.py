@@ -28,7 +28,9 @@ Versions nobody acknowledged (``unacknowledged``) and current label files
 (the BIDS-derivatives copy) that differ from the latest version are counted
 too.  Summary keys (DESIGN.md): ``clients``, ``p95_ms``,
 ``single_client_p95_ms``, ``errors_5xx``, ``lost_updates``, plus ``ratio``
-(p95 / single-client p95), ``requests``, ``saves``, ``tool_calls`` and more.
+(p95 / single-client p95), ``requests``, ``saves``, ``tool_calls``,
+``worst_call_ratio`` (the largest p95 ratio of one (image, tool) call: what
+the pooled p95 hides when slow calls dominate it) and more.
 
 Examples
 --------
@@ -61,7 +63,7 @@ def percentile(values, q: float) -> float | None:
 
 
 def _stats(records: list[dict], kind: str) -> dict:
-    ms = [r["ms"] for r in records if r["kind"] == kind and r["status"] < 500]
+    ms = [r["ms"] for r in records if r["kind"] == kind and 200 <= r["status"] < 300]
     return {"n": len(ms), "median_ms": percentile(ms, 50), "p95_ms": percentile(ms, 95)}
 
 
@@ -176,16 +178,25 @@ def run_server_bench(data: str | Path, *, clients: int = 8, seconds: float = 60.
            "p95_ms": tool["p95_ms"], "single_client_p95_ms": solo["p95_ms"], "ratio": ratio,
            "median_ms": tool["median_ms"], "single_client_median_ms": solo["median_ms"],
            "save_p95_ms": _stats(many, "save")["p95_ms"],
+           "single_client_save_p95_ms": _stats(single, "save")["p95_ms"],
            "requests_per_s": round(len(many) / seconds, 2),
            "errors_5xx": sum(r["status"] >= 500 for r in many + single),
+           "errors_4xx": sum(400 <= r["status"] < 500 and r["status"] != 409
+                             for r in many + single),
            "errors_other": sum(r["status"] < 0 for r in many + single),
            "conflicts": sum(r["status"] == 409 for r in many + single),
            "lost_updates": len(checked["lost"]), "mixed_labels": len(checked["mixed"]),
            "unacknowledged_versions": len(checked["unacknowledged"]),
            "current_file_mismatches": len(checked["current_mismatch"])}
-    cases = [{"phase": phase, "tool": name, **_stats([r for r in recs if r.get("tool") == name],
-                                                     "tool")}
-             for phase, recs in (("single", single), ("concurrent", many)) for name in TOOLS]
+    calls = sorted({(p["image_id"], p["tool"]) for p in plan})
+    cases = [{"phase": phase, "image_id": image_id, "tool": name, **_stats(
+        [r for r in recs if (r["image_id"], r["tool"]) == (image_id, name)], "tool")}
+        for phase, recs in (("single", single), ("concurrent", many)) for image_id, name in calls]
+    pairs = {(c["image_id"], c["tool"]): [] for c in cases}
+    for c in cases:
+        pairs[(c["image_id"], c["tool"])].append(c["p95_ms"])
+    worst = max(((b / a, k) for k, (a, b) in pairs.items() if a and b), default=(None, None))
+    row["worst_call_ratio"], row["worst_call"] = worst[0], worst[1] and " ".join(worst[1][::-1])
     cases += [{"phase": "verify", **{k: [list(map(str, x)) for x in v][:50]
                                      for k, v in checked.items()}},
               {"phase": "server_log", "errors": server_errors[:50]}]

@@ -170,7 +170,7 @@ def plan_calls(server: ServerProcess, tools, images: int) -> list[dict]:
             "threshold": {},
             "regiongrow": {"seeds": [[cy, cx]]},
             "graphcut": {"foreground": [[max(cy - 2, 0), cx], [min(cy + 2, h - 1), cx]],
-                         "background": [[1, 1], [1, w - 2], [h - 2, 1], [h - 2, w - 2]]},
+                         "background": [[[0, 0], [0, w - 1]], [[h - 1, 0], [h - 1, w - 1]]]},
         }
         plan += [{"image_id": item["id"], "shape": shape, "slice": ref, "tool": tool,
                   "params": params[tool]} for tool in tools]
@@ -195,8 +195,8 @@ def client_loop(*, url: str, token: str, rater: str, plan: list[dict], deadline:
                 acked: dict, max_calls: int | None = None) -> None:
     """One simulated annotator until ``deadline`` (``time.monotonic``); appends to ``records``.
 
-    Each record: ``kind`` (tool, save), ``tool``, ``status`` (-1: no answer),
-    ``ms``.  Acknowledged saves go to ``acked[(image, rater, version)] = digest``.
+    Each record: ``kind`` (tool, save), ``tool``, ``image_id``, ``status``
+    (-1: no answer), ``ms``.  Acknowledged saves go to ``acked[(image, rater, version)] = digest``.
     """
     import httpx
 
@@ -208,21 +208,21 @@ def client_loop(*, url: str, token: str, rater: str, plan: list[dict], deadline:
     with httpx.Client(base_url=url, timeout=120,
                       headers={"Authorization": f"Bearer {token}"}) as http:
 
-        def timed(kind, tool, method, path, **kw):
+        def timed(kind, call, method, path, **kw):
             t0 = time.perf_counter()
             try:
                 r = http.request(method, path, **kw)
                 status = r.status_code
             except httpx.HTTPError:
                 r, status = None, -1
-            records.append({"kind": kind, "tool": tool, "status": status,
-                            "ms": 1000 * (time.perf_counter() - t0)})
+            records.append({"kind": kind, "tool": call["tool"], "image_id": call["image_id"],
+                            "status": status, "ms": 1000 * (time.perf_counter() - t0)})
             return r
 
         while time.monotonic() < deadline and (max_calls is None or calls < max_calls):
             call = plan[(offset + calls) % len(plan)]
             calls += 1
-            r = timed("tool", call["tool"], "POST", f"/api/tools/{call['tool']}/apply",
+            r = timed("tool", call, "POST", f"/api/tools/{call['tool']}/apply",
                       json={"image_id": call["image_id"], "slice": call["slice"],
                             "params": call["params"]})
             if r is not None and r.status_code == 200 and calls % save_every == 0:
@@ -234,7 +234,7 @@ def client_loop(*, url: str, token: str, rater: str, plan: list[dict], deadline:
                     if image_id not in base:
                         got = http.get(f"/api/labels/{image_id}").json()["raters"]
                         base[image_id] = got.get(rater, 0)
-                    s = timed("save", call["tool"], "PUT", f"/api/labels/{image_id}/{rater}",
+                    s = timed("save", call, "PUT", f"/api/labels/{image_id}/{rater}",
                               json={"base_version": base[image_id], "tools": [call["tool"]],
                                     "mask": encode_mask(label).model_dump(), "interactions": 1})
                     if s is not None and s.status_code == 201:
