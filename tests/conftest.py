@@ -8,9 +8,15 @@ Tests that need them are skipped, visibly, when they are absent.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+# The server tests' fixtures (``served``, PostgreSQL clusters) are a plugin module of their
+# folder: one conftest.py only, since test modules import helpers from it by name.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "server"))
+pytest_plugins = ["server_fixtures"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SEGLOOP_SHARED_DATA", ROOT.parent / "shared" / "data"))

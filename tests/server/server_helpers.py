@@ -1,7 +1,8 @@
 """Helpers of the server tests: a small dataset, an app, users and their tokens.
 
-Fixtures using them are in this folder's conftest.py (``served``); test modules
-import helpers with ``from server_helpers import auth, make_app, ...``.
+Fixtures using them are in server_fixtures.py (``served``), a plugin of
+tests/conftest.py; test modules import helpers with
+``from server_helpers import auth, make_app, ...``.
 The database is SQLite in the test's workspace, or the PostgreSQL database
 given to :func:`make_app` (``db_url=``, or the ``SEGLOOP_TEST_DB_URL``
 environment variable): the ``served`` fixture runs every test that uses it on

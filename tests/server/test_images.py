@@ -16,15 +16,6 @@ VOL = "sub-01_T2w"
 PNG = "sub-03_sample-a_SEM"
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory):
-    """One app (SQLite) for the hostile requests, which never reach the database's rows."""
-    app, tokens = make_app(tmp_path_factory.mktemp("hostile"))
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client, tokens
-    app.state.segloop.engine.dispose()
-
-
 def _save(client, rater, image_id, value=1):
     st = client.app.state.segloop
     shape = st.datastore.image(image_id).shape
@@ -140,8 +131,8 @@ def test_slice_png_with_window_and_level(served):
         (f"/api/images/{VOL}/volume?dtype=int64", 422, "invalid request: query.dtype"),
     ],
 )
-def test_hostile_image_requests(shared, url, status, message):
-    client, tokens = shared
+def test_hostile_image_requests(served_once, url, status, message):
+    client, tokens = served_once
     r = client.get(url, headers=auth(tokens["ann"]))
     assert r.status_code == status and message in r.json()["error"], r.json()
     assert client.get("/health").status_code == 200

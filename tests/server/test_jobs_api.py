@@ -41,7 +41,7 @@ def config(epochs=1, iterations=2):
 def jobbed(tmp_path, database):
     """(client, tokens, workspace) of a server without a model; phantom pairs in ws/pairs.
 
-    On SQLite and on PostgreSQL (``database`` of conftest.py).
+    On SQLite and on PostgreSQL (``database`` of server_fixtures.py).
     """
     app, tokens = make_app(tmp_path, db_url=database)
     ws = app.state.segloop.settings.workspace

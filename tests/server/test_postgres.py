@@ -1,7 +1,7 @@
 """The server on a real PostgreSQL: users and roles, migrations, the label store, concurrent saves.
 
 Every test of tests/server that uses the ``served`` fixture also runs on
-PostgreSQL (conftest.py); these ones check what depends on the database
+PostgreSQL (server_fixtures.py); these ones check what depends on the database
 itself: the dialect in use, migrations of an old schema, the unique key that
 turns a lost race into a 409, and many saves at once.  The cluster is started
 by pg_helpers.py on loopback (skipped, with the reason, when PostgreSQL is not

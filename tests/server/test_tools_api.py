@@ -5,8 +5,7 @@ import threading
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
-from server_helpers import auth, make_app
+from server_helpers import auth
 
 from segloop.data import phantom_2d, phantom_3d
 from segloop.metrics import dice
@@ -18,15 +17,6 @@ VOL = "sub-01_T2w"
 PNG = "sub-03_sample-a_SEM"
 TRUTH3 = phantom_3d((24, 48, 40), seed=0).label == 1  # a blob around (8, 21, 23)
 TRUTH2 = phantom_2d((64, 56), seed=5).label == 1  # a disc around (13, 16), radius 9
-
-
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory):
-    """One app (SQLite) for the hostile requests, which never reach the database's rows."""
-    app, tokens = make_app(tmp_path_factory.mktemp("hostile"))
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client, tokens
-    app.state.segloop.engine.dispose()
 
 
 def _contour_anchors(truth, n=6):
@@ -305,8 +295,8 @@ _BIG_STROKE = [[i % 48, i % 40] for i in range(30_000)]
          'expected a point [y, x] or a list of points, got "all"'),
     ],
 )
-def test_hostile_tool_requests(shared, tool, body, status, message):
-    client, tokens = shared
+def test_hostile_tool_requests(served_once, tool, body, status, message):
+    client, tokens = served_once
     kwargs = {"content": body, "headers": {**auth(tokens["ann"]),
                                            "Content-Type": "application/json"}} \
         if isinstance(body, str) else {"json": body, "headers": auth(tokens["ann"])}
@@ -344,8 +334,8 @@ def test_hostile_tool_requests(shared, tool, body, status, message):
         ("post", "/api/tools/livewire/sessions/nope/close", None, 404, "no tool session 'nope'"),
     ],
 )
-def test_hostile_session_requests(shared, method, url, body, status, message):
-    client, tokens = shared
+def test_hostile_session_requests(served_once, method, url, body, status, message):
+    client, tokens = served_once
     h = auth(tokens["ann"])
     sid = client.post("/api/tools/livewire/sessions", json={"image_id": PNG},
                       headers=h).json()["session_id"]

@@ -1,4 +1,6 @@
-"""Fixtures of the server tests (helpers in server_helpers.py and pg_helpers.py).
+"""Fixtures of the server tests, a pytest plugin loaded by tests/conftest.py.
+
+Helpers are in server_helpers.py and pg_helpers.py.
 
 Every test using ``served`` runs twice: on SQLite (in the test's workspace)
 and on a fresh database of a real PostgreSQL cluster started once per session
@@ -45,6 +47,15 @@ def database(request):
 def served(tmp_path, database):
     """(TestClient, tokens by user name), on SQLite and on PostgreSQL."""
     app, tokens = make_app(tmp_path, db_url=database)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client, tokens
+    app.state.segloop.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def served_once(tmp_path_factory):
+    """One app (SQLite) for a whole test module: for requests that never change its rows."""
+    app, tokens = make_app(tmp_path_factory.mktemp("served_once"))
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client, tokens
     app.state.segloop.engine.dispose()
