@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import time
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import BaseHTTPMiddleware
 
 from segloop import __version__
@@ -92,6 +95,14 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
     app.add_middleware(_BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(_AccessLog)
+    static = Path(__file__).parent / "static"
+    if (static / "index.html").is_file():  # the web page (issue 6): / and /static/...
+        app.mount("/static", StaticFiles(directory=static), name="static")
+
+        @app.get("/", include_in_schema=False)
+        def index() -> FileResponse:
+            return FileResponse(static / "index.html", media_type="text/html")
+
     for name in ROUTERS:
         module = importlib.import_module(f"segloop.server.routers.{name}")
         app.include_router(module.router)
