@@ -1,0 +1,113 @@
+"""A BRATS tumour annotated on two axial slices of a volume, interpolated between them and
+saved -- only with the page, in headless Chromium (issue 6, "done when").
+
+`segloop serve` runs on a temporary copy of ../shared/data/brats2013 (FLAIR volumes
+155x240x240 with the manual tumour labels). It passes but takes about 5 minutes on two
+cores (measured once: 293 s; not yet profiled), too long for every `make test`: it runs when
+``SEGLOOP_SLOW_E2E=1`` is set and is skipped, with that reason, otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+
+import e2e_helpers
+import numpy as np
+import pytest
+from e2e_helpers import ServeProcess, current_label, dice, idle, open_image, shot, sign_in
+from scipy import ndimage
+from test_page import box_and_click, no_page_errors, select_tool
+
+from conftest import shared
+from segloop.io import read_image
+from segloop.io.dataset import open_dataset
+
+browser = e2e_helpers.browser
+CASE = "brats_2013_pat0003_1"
+pytestmark = pytest.mark.skipif(
+    os.environ.get("SEGLOOP_SLOW_E2E") != "1",
+    reason="the BRATS volume scenario takes ~5 min on 2 cores: set SEGLOOP_SLOW_E2E=1 to run it")
+
+
+@pytest.fixture(scope="module")
+def brats_server(tmp_path_factory):
+    """``segloop serve`` on a temporary copy of brats2013 (users ann, bob, root)."""
+    data = shared("brats2013")
+    if not data.is_dir():
+        pytest.skip(f"shared data not found: {data}")
+    reason = e2e_helpers.browser_unavailable()
+    if reason:
+        pytest.skip(reason)
+    with ServeProcess(data, tmp_path_factory.mktemp("e2e_brats")) as proc:
+        yield proc
+
+
+@pytest.fixture
+def vpage(browser, brats_server):
+    """A fresh page on the BRATS server."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    context.set_default_timeout(20_000)
+    pg = context.new_page()
+    pg.segloop_errors = []
+    pg.on("pageerror", lambda exc: pg.segloop_errors.append(f"pageerror: {exc}"))
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+def _go_to_slice(page, index: int) -> None:
+    """Scroll with the arrow keys until the axial slice ``index`` is shown."""
+    page.click("canvas#view", position={"x": 5, "y": 5}, modifiers=[], button="left",
+               trial=True)
+    for _ in range(400):
+        now = page.evaluate("() => window.segloop.state.index")
+        if now == index:
+            idle(page)
+            return
+        key = "ArrowUp" if now < index else "ArrowDown"
+        page.keyboard.press(key)
+        after = page.evaluate("() => window.segloop.state.index")
+        if after != now and (after - now) * (index - now) < 0:  # arrows go the other way
+            page.keyboard.press("ArrowDown" if key == "ArrowUp" else "ArrowUp")
+            page.keyboard.press("ArrowDown" if key == "ArrowUp" else "ArrowUp")
+    raise AssertionError(f"could not reach slice {index}")
+
+
+def test_tumour_on_two_slices_interpolated_and_saved(vpage, brats_server, tmp_path):
+    page = vpage
+    truth = open_dataset(brats_server.dataset)[CASE].read_label().array > 0
+    areas = truth.sum(axis=(1, 2))
+    zc = int(np.argmax(areas))
+    z1, z2 = zc - 4, zc + 4
+    sign_in(page, brats_server)
+    open_image(page, CASE)
+    assert page.evaluate("() => window.segloop.state.shape") == list(truth.shape)
+    select_tool(page, "boxclicks")
+    drawn = {}
+    for z in (z1, z2):
+        _go_to_slice(page, z)
+        labels, _ = ndimage.label(truth[z])
+        sizes = np.bincount(labels.ravel())
+        sizes[0] = 0
+        tumour = labels == int(np.argmax(sizes))
+        box_and_click(page, tumour)
+        drawn[z] = dice(current_label(page)[z], tumour)
+        select_tool(page, "boxclicks")  # a new object session for the next slice
+    shot(page, tmp_path, "two_slices")
+    assert min(drawn.values()) >= 0.8, drawn
+    label = current_label(page)
+    assert not label[z1 + 1:z2].any()  # nothing between the drawn slices yet
+    select_tool(page, "interpolate")
+    page.click("#apply")
+    idle(page)
+    label = current_label(page)
+    assert all(label[z].any() for z in range(z1, z2 + 1))
+    assert dice(label[zc], truth[zc]) >= 0.7
+    shot(page, tmp_path, "interpolated")
+    page.click("#save")
+    idle(page)
+    assert page.evaluate("() => window.segloop.state.version") == 1
+    saved = read_image(brats_server.workspace / "labels" / "ann" / f"{CASE}.nii.gz")
+    assert np.array_equal(saved.array > 0, label > 0)
+    no_page_errors(page)
