@@ -3,10 +3,9 @@
 Not a conftest.py (the repository has one, tests/conftest.py): test modules import
 what they use from here by name, fixtures included.
 
-- :class:`ServeProcess`: a copy of a shared dataset in a temporary folder, users added
-  with ``segloop users add`` (tokens read from its output), ``segloop serve COPY
-  --workspace WS --port FREE`` started with ``python -m segloop.cli.main`` and waited
-  for on ``/health``; stopped (SIGTERM, then SIGKILL) at the end.
+- :class:`ServeProcess`: ``segloop serve DATA`` in a subprocess on a free loopback
+  port with a temporary workspace (the dataset is only read), as ``segloop bench server``
+  runs it (:class:`segloop.bench.server_load.ServerProcess`), plus :meth:`~ServeProcess.api`.
 - ``server`` (module scope): that process on ``cxr_lungs`` with users ann, bob
   (annotators) and root (admin).
 - ``browser`` (module scope): Debian's Chromium (``/usr/bin/chromium``, or
@@ -20,11 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -33,6 +27,7 @@ import numpy as np
 import pytest
 
 from conftest import shared
+from segloop.bench.server_load import ServerProcess
 
 CHROMIUM = Path(os.environ.get("SEGLOOP_CHROMIUM", "/usr/bin/chromium"))
 DATASET = "cxr_lungs"
@@ -40,95 +35,17 @@ USERS = {"ann": "annotator", "bob": "annotator", "root": "admin"}
 BUSY_IDLE = "() => window.segloop && window.segloop.state && window.segloop.state.busy === 0"
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class ServeProcess(ServerProcess):
+    """``segloop serve`` on a shared dataset (read only; temporary workspace), as the
+    benchmark runs it: users ann and bob (annotators) and root (admin).
 
-
-def segloop_cmd(*args: str) -> list[str]:
-    """The command line of ``segloop ARGS`` run by this interpreter."""
-    return [sys.executable, "-m", "segloop.cli.main", *args]
-
-
-class ServeProcess:
-    """``segloop serve`` on a copy of ``data`` in ``root`` (a context manager).
-
-    Attributes: ``url``, ``tokens`` (by user name), ``dataset`` (the copy),
-    ``workspace``, ``log_path``.
+    Adds ``dataset`` (the folder served) and :meth:`api` to
+    :class:`segloop.bench.server_load.ServerProcess` (``url``, ``tokens``, ``workspace``).
     """
 
-    def __init__(self, data: Path, root: Path, users: dict[str, str] = USERS):
-        self.root = Path(root)
-        self.dataset = self.root / Path(data).name
-        self.workspace = self.root / "ws"
-        self.log_path = self.root / "server.log"
-        self.source = Path(data)
-        self.users = users
-        self.tokens: dict[str, str] = {}
-        self.url = ""
-        self.proc: subprocess.Popen | None = None
-
-    def __enter__(self) -> ServeProcess:
-        try:
-            shutil.copytree(self.source, self.dataset)
-            for name, role in self.users.items():
-                self.tokens[name] = self.add_user(name, role)
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    def add_user(self, name: str, role: str) -> str:
-        """``segloop users add NAME --role ROLE``; the token it prints."""
-        out = subprocess.run(
-            segloop_cmd("users", "add", name, "--role", role, "--data", str(self.dataset),
-                        "--workspace", str(self.workspace)),
-            capture_output=True, text=True, timeout=120, check=False)
-        if out.returncode != 0:
-            raise RuntimeError(f"segloop users add {name} failed: {out.stderr[-1500:]}")
-        return out.stdout.strip().splitlines()[-1].strip()
-
-    def start(self, timeout: float = 90.0) -> None:
-        """Start the server on a free port; wait until ``/health`` answers 200."""
-        port = free_port()
-        cmd = segloop_cmd("serve", str(self.dataset), "--workspace", str(self.workspace),
-                          "--port", str(port), "--log-level", "warning")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-        self.url = f"http://127.0.0.1:{port}"
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"segloop serve exited ({self.proc.returncode}): "
-                                   f"{self.log_path.read_text(errors='replace')[-1500:]}")
-            try:
-                with urllib.request.urlopen(self.url + "/health", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"segloop serve did not answer within {timeout:g} s")
-
-    def stop(self) -> None:
-        """Stop the server: SIGTERM, then SIGKILL."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(15)
-        self.proc = None
+    def __init__(self, data: Path):
+        super().__init__(Path(data), users=[u for u, r in USERS.items() if r == "annotator"])
+        self.dataset = self.data
 
     def api(self, method: str, path: str, user: str = "ann", body=None):
         """(status, JSON answer) of an API request made as ``user``."""
@@ -141,10 +58,6 @@ class ServeProcess:
         except urllib.error.HTTPError as e:
             with e:
                 return e.code, json.loads(e.read() or b"null")
-
-    def label_file(self, image_id: str, rater: str) -> Path:
-        """Where the server writes ``rater``'s current label of ``image_id`` (non-BIDS)."""
-        return self.workspace / "labels" / rater / f"{image_id}.png"
 
 
 def browser_unavailable() -> str | None:
@@ -169,7 +82,7 @@ def server(tmp_path_factory):
     reason = browser_unavailable()
     if reason:
         pytest.skip(reason)
-    with ServeProcess(data, tmp_path_factory.mktemp("e2e_server")) as proc:
+    with ServeProcess(data) as proc:
         yield proc
 
 

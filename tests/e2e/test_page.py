@@ -149,7 +149,7 @@ def test_boxclicks_save_and_reload(page, server, tmp_path):
     shot(page, tmp_path, "saved")
     assert page.evaluate("() => window.segloop.state.version") == 1
     assert "v1" in page.locator("#status").inner_text()
-    saved = read_image(server.label_file("1", "ann")).array
+    saved = read_image(server.workspace_label("1", "ann")).array
     np.testing.assert_array_equal(saved, label)
     status, out = server.api("GET", "/api/labels/1/ann")
     assert status == 200 and out["version"] == 1
@@ -263,7 +263,7 @@ def test_stale_save_opens_conflict_then_keep_mine(page, server, tmp_path):
     idle(page)
     page.locator("#conflict").wait_for(state="hidden")
     shot(page, tmp_path, "kept")
-    np.testing.assert_array_equal(read_image(server.label_file("4", "ann")).array, mine)
+    np.testing.assert_array_equal(read_image(server.workspace_label("4", "ann")).array, mine)
     assert "v2" in page.locator("#status").inner_text()
     page.wait_for_selector('#versions li[data-version="2"] button[data-revert="2"]')
     assert page.locator('#versions li[data-version="1"]').count() == 1

@@ -32,7 +32,7 @@ def brats_server(tmp_path_factory):
     reason = e2e_helpers.browser_unavailable()
     if reason:
         pytest.skip(reason)
-    with ServeProcess(data, tmp_path_factory.mktemp("e2e_brats")) as proc:
+    with ServeProcess(data) as proc:
         yield proc
 
 
@@ -116,7 +116,7 @@ def test_tumour_on_two_slices_interpolated_and_saved(vpage, brats_server, tmp_pa
     page.click("#save")
     idle(page)
     assert page.evaluate("() => window.segloop.state.version") == 1
-    saved = read_image(brats_server.workspace / "labels" / "ann" / f"{CASE}.nii.gz").array > 0
+    saved = read_image(brats_server.workspace_label(CASE, "ann")).array > 0
     assert np.array_equal(saved[z1:z2 + 1], label > 0)
     assert int(saved.sum()) == int((label > 0).sum()) == _labelled_voxels(page)
     no_page_errors(page)
