@@ -20,11 +20,12 @@ from segloop.io import read_image
 from segloop.io.dataset import open_dataset
 
 browser = e2e_helpers.browser
+page = e2e_helpers.page  # on the BRATS `server` below
 CASE = "brats_2013_pat0003_1"
 
 
 @pytest.fixture(scope="module")
-def brats_server(tmp_path_factory):
+def server():
     """``segloop serve`` on a temporary copy of brats2013 (users ann, bob, root)."""
     data = shared("brats2013")
     if not data.is_dir():
@@ -34,20 +35,6 @@ def brats_server(tmp_path_factory):
         pytest.skip(reason)
     with ServeProcess(data) as proc:
         yield proc
-
-
-@pytest.fixture
-def vpage(browser, brats_server):
-    """A fresh page on the BRATS server."""
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    context.set_default_timeout(20_000)
-    pg = context.new_page()
-    pg.segloop_errors = []
-    pg.on("pageerror", lambda exc: pg.segloop_errors.append(f"pageerror: {exc}"))
-    try:
-        yield pg
-    finally:
-        context.close()
 
 
 def _go_to_slice(page, index: int) -> None:
@@ -83,13 +70,12 @@ def _labelled_voxels(page) -> int:
     return page.evaluate("() => window.segloop.label().data.reduce((a, v) => a + (v > 0), 0)")
 
 
-def test_tumour_on_two_slices_interpolated_and_saved(vpage, brats_server, tmp_path):
-    page = vpage
-    truth = open_dataset(brats_server.dataset)[CASE].read_label().array > 0
+def test_tumour_on_two_slices_interpolated_and_saved(page, server, tmp_path):
+    truth = open_dataset(server.dataset)[CASE].read_label().array > 0
     areas = truth.sum(axis=(1, 2))
     zc = int(np.argmax(areas))
     z1, z2 = zc - 4, zc + 4
-    sign_in(page, brats_server)
+    sign_in(page, server)
     open_image(page, CASE)
     assert page.evaluate("() => window.segloop.state.shape") == list(truth.shape)
     select_tool(page, "boxclicks")
@@ -116,7 +102,7 @@ def test_tumour_on_two_slices_interpolated_and_saved(vpage, brats_server, tmp_pa
     page.click("#save")
     idle(page)
     assert page.evaluate("() => window.segloop.state.version") == 1
-    saved = read_image(brats_server.workspace_label(CASE, "ann")).array > 0
+    saved = read_image(server.workspace_label(CASE, "ann")).array > 0
     assert np.array_equal(saved[z1:z2 + 1], label > 0)
     assert int(saved.sum()) == int((label > 0).sum()) == _labelled_voxels(page)
     no_page_errors(page)
