@@ -141,7 +141,7 @@ def _class_map(label: np.ndarray, cfg: DataConfig, case: Case) -> np.ndarray:
 
 def _read_label(case: Case, cfg: DataConfig, image: Image, names: list[str]) -> np.ndarray:
     """Hard: ``uint8 (1, *input)`` class indices; soft: ``float32 (K, *input)``."""
-    if cfg.fusion is not None and len(names) > 1:
+    if cfg.fusion not in (None, "soft") and len(names) > 1:  # soft: the mean below
         return _fused_label(case, cfg, image, names)
     maps = []
     for name in names:
@@ -172,9 +172,6 @@ def _fused_label(case: Case, cfg: DataConfig, image: Image, names: list[str]) ->
                                "data.fusion fuses label maps")
         maps[name] = _class_map(lab.array, cfg, case)
     k = len(cfg.classes)
-    if cfg.fusion == "soft":
-        return np.stack([np.mean([m == c for m in maps.values()], axis=0, dtype=np.float32)
-                         for c in range(1, k + 1)])
     if cfg.fusion == "soft_staple":
         return soft_consensus(maps, method="staple").astype(np.float32)[None]
     if cfg.fusion == "staple" and k > 1:
