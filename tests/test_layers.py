@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # Edit these tables to change the architecture; the checks below only read them.
 
 SERVER_STACK = ("fastapi", "starlette", "sqlalchemy", "alembic", "uvicorn")
-LEARN_STACK = ("torch", "monai")
+LEARN_STACK = ("torch", "monai", "onnx", "onnxruntime", "onnxscript")
 PEERS = ("cv2", "itk")  # tools we measure ourselves against, never depend on below the apps
 
 ALWAYS_ALLOWED = ("segloop", "segloop.errors")  # the root package only re-exports errors

@@ -117,7 +117,8 @@ def run_reference(cfg: Config, *, iterations: int, log=print) -> dict:
     torch.set_num_threads(threads)
     try:
         torch.manual_seed(cfg.training.seed)
-        model = build_network(cfg, in_channels=data.in_channels).backbone.to(device)
+        model = build_network(cfg, in_channels=data.in_channels,
+                              metadata=data.preprocess.get("metadata")).backbone.to(device)
         forward = torch.compile(model) if cfg.training.compile else model
         labels = [v.label for v in data.train]
         if any(lab is None for lab in labels):

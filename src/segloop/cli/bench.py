@@ -7,12 +7,13 @@ import importlib
 __all__ = ["SUITES", "register", "run"]
 
 SUITES = ("latency", "clicks", "interpolation", "train", "loop", "finetune", "transfer", "raters",
-          "server")
+          "server", "cascade", "film", "quantize")
 
 #: Suites whose parser and runner live in their own module ``segloop.cli.bench_<suite>``:
 #: ``add_parser(suites, common)`` adds the sub-parser, ``run(args) -> (report, plot)`` runs it
 #: (``plot``: None or a ``write(report, path)`` function for ``--plot``).
-_MODULE_SUITES = ("loop", "finetune", "transfer", "raters", "server")
+_MODULE_SUITES = ("loop", "finetune", "transfer", "raters", "server", "cascade", "film",
+                  "quantize")
 
 
 def _common(p, *, plot: bool = True) -> None:

@@ -20,7 +20,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: Sub-command modules of :mod:`segloop.cli`, in the order ``--help`` lists them.
 COMMANDS = ("info", "convert", "dataset", "evaluate", "tools", "segment", "fuse", "raters",
-            "learn", "predict", "preannotate", "serve", "users", "bench", "demo")
+            "learn", "predict", "export", "preannotate", "serve", "users", "bench", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,6 +15,9 @@ Examples
 >>> parser.parse_args(["predict", "--model", "m.pt", "--input", "flair.nii.gz", "t1c.nii.gz",
 ...                    "--output", "out"]).input
 [PosixPath('flair.nii.gz'), PosixPath('t1c.nii.gz')]
+>>> parser.parse_args(["predict", "--model", "m.pt", "--input", "a.png", "--output", "out",
+...                    "--meta", "contrast=T2w", "--meta", "age=41"]).meta
+[('contrast', 'T2w'), ('age', '41')]
 """
 
 from __future__ import annotations
@@ -44,7 +47,13 @@ NAME_variance.nii.gz and uncertainty.json {file name: {mean_entropy,
 volume_cv, inter_sample_dice}}, from N MC-dropout passes (default: the
 config's inference.mc_samples) plus the flipped passes with --tta, or the
 flipped passes alone when there are no MC passes. Existing outputs are an
-error unless --overwrite (old files are kept as NAME.~N~)."""
+error unless --overwrite (old files are kept as NAME.~N~). A FiLM model
+(model.film) is conditioned on each input's metadata: --meta KEY=VALUE
+(repeatable) gives a field's value for every input; fields not given come
+from the image itself (and, for a dataset folder, from each case's own
+metadata as in training: model.film.table, sidecars, participants.tsv, its
+contrast); --meta overrides them. A field without a value is encoded as
+missing (or refused: model.film.on_missing: error)."""
 
 
 def _non_negative(text: str) -> int:
@@ -55,6 +64,13 @@ def _non_negative(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
     return value
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. contrast=T2w), got {text!r}")
+    return key.strip(), value.strip()
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -82,6 +98,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="default: CUDA when present (and the config allows it), else CPU")
     p.add_argument("--overwrite", action="store_true",
                    help="replace existing outputs (the old files are kept as versions)")
+    p.add_argument("--meta", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
+                   help="a metadata value of a FiLM model for every input, e.g. contrast=T2w "
+                   "(repeatable; fields not given come from the images / cases)")
     add_read_options(p)
     p.set_defaults(func=run)
     return p
@@ -97,7 +116,12 @@ def run(args: argparse.Namespace) -> int:
     from segloop.learn.predict_files import predict_paths
 
     inputs = args.input[0] if len(args.input) == 1 else args.input
-    written = predict_paths(args.model, inputs, args.output, soft=args.soft,
+    meta = {}
+    for key, value in args.meta:
+        if key in meta and meta[key] != value:
+            raise InvalidArgumentError(f"--meta {key}: given twice ({meta[key]!r}, {value!r})")
+        meta[key] = value
+    written = predict_paths(args.model, inputs, args.output, soft=args.soft, meta=meta or None,
                             tta=args.tta, mc=args.mc, uncertainty=args.uncertainty,
                             overwrite=args.overwrite, device=args.device,
                             read_options=read_options(args) | (

@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from segloop.errors import CorruptFileError, FileMissingError
+from segloop.errors import CorruptFileError, FileMissingError, InvalidArgumentError
 from segloop.io.files import write_errors
 from segloop.learn.config import Config, ConfigError, load_config, to_dict
 from segloop.learn.networks import Segmenter, build_network
@@ -198,12 +198,25 @@ def _reason(exc: Exception) -> str:
 def restore_network(checkpoint: dict[str, Any], *, strict: bool = True) -> Segmenter:
     """The checkpoint's network with its weights (in eval mode).
 
+    A FiLM network (``model.film``) is rebuilt with the metadata encoding the
+    checkpoint keeps in ``preprocess["metadata"]``.
+
     Raises
     ------
     segloop.errors.CorruptFileError
-        The weights do not fit the architecture the config describes.
+        The weights do not fit the architecture the config describes, or a
+        FiLM checkpoint without its metadata encoding.
     """
-    net = build_network(checkpoint["config"], in_channels=int(checkpoint.get("in_channels", 1)))
+    spec = (checkpoint.get("preprocess") or {}).get("metadata")
+    if checkpoint["config"].model.film is not None and not spec:
+        raise CorruptFileError("a FiLM model (model.film) without its metadata encoding "
+                               "(preprocess.metadata)", path=checkpoint.get("path"))
+    try:
+        net = build_network(checkpoint["config"],
+                            in_channels=int(checkpoint.get("in_channels", 1)), metadata=spec)
+    except InvalidArgumentError as exc:
+        raise CorruptFileError(f"the metadata encoding does not fit ({exc.message})",
+                               path=checkpoint.get("path")) from None
     try:
         net.load_state_dict(checkpoint["model"], strict=strict)
     except (RuntimeError, KeyError, TypeError) as exc:

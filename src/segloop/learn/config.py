@@ -13,9 +13,13 @@ unknown key or a bad value raises :class:`ConfigError` naming the key.
 ``model``
     a MONAI U-Net (2D or 3D from ``data.dims``): widths, strides, residual
     units, normalisation, dropout; final activation (``softmax``, ``sigmoid``
-    or SoftSeg's ``normrelu``).
+    or SoftSeg's ``normrelu``); optionally FiLM conditioning on case metadata
+    (``model.film``, :class:`FilmConfig`).
 ``augmentation``, ``loss``, ``optim``, ``training``, ``inference``, ``output``
     see the fields of each class.
+``cascade``
+    optional: a stage-1 model locates the region, this config's model segments
+    the crop (:class:`CascadeConfig`).
 
 Examples
 --------
@@ -31,18 +35,27 @@ segloop.learn.config.ConfigError: training.epoch: unknown key (known: ...)
 from __future__ import annotations
 
 import copy
+import typing
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from segloop.errors import InvalidArgumentError
 from segloop.learn.overrides import apply_override, parse_overrides
 
-__all__ = ["AugmentConfig", "Config", "ConfigError", "DataConfig", "InferenceConfig",
-           "LossConfig", "ModelConfig", "OptimConfig", "OutputConfig", "SplitConfig",
-           "TrainingConfig", "load_config", "parse_overrides", "to_dict"]
+__all__ = ["AugmentConfig", "CascadeConfig", "Config", "ConfigError", "DataConfig",
+           "FilmConfig", "FilmField", "InferenceConfig", "LossConfig", "ModelConfig",
+           "OptimConfig", "OutputConfig", "SplitConfig", "TrainingConfig", "load_config",
+           "parse_overrides", "to_dict"]
 
 
 class ConfigError(InvalidArgumentError):
@@ -98,6 +111,21 @@ class DataConfig(_Section):
     split: SplitConfig = Field(default_factory=SplitConfig)
     cache_dir: str | None = None  #: preprocessed arrays (None: OUTPUT_DIR/cache)
     limit: PosInt | None = None  #: use at most this many cases (quick runs)
+    split_channels: list[str] | None = None
+    #: split_channels: one name per channel of a multi-channel image (LGG's [t1, flair, t1c]):
+    #: each case becomes one single-channel case per channel, id CASE_NAME, same subject,
+    #: contrast NAME (segloop.learn.channel_cases; FiLM's contrast metadata)
+
+    @model_validator(mode="after")
+    def _check_split_channels(self):
+        names = self.split_channels
+        if names is not None:
+            if not names or len({n.lower() for n in names}) != len(names):
+                raise ValueError("split_channels: one distinct name per channel")
+            if self.channels is not None:
+                raise ValueError("split_channels: not with channels (each channel becomes a "
+                                 "case of its own)")
+        return self
 
     @model_validator(mode="after")
     def _check(self):
@@ -126,6 +154,65 @@ class DataConfig(_Section):
         return self
 
 
+class FilmField(_Section):
+    """One metadata field a FiLM network is conditioned on (:mod:`segloop.learn.metadata`)."""
+
+    name: str  #: the field: a table column, a case metadata key, or the built-in ``contrast``
+    kind: Literal["categorical", "numeric"] = "categorical"
+    categories: list[str] | None = None
+    #: categories: the values a categorical field one-hot encodes (None: those of the
+    #: training cases, sorted); numeric fields are z-scored with the training mean / std
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not self.name.strip():
+            raise ValueError("name: an empty field name")
+        if self.categories is not None:
+            if self.kind == "numeric":
+                raise ValueError(f"{self.name}: categories are for categorical fields")
+            if not self.categories or len({c.strip().lower() for c in self.categories}) != len(
+                    self.categories):
+                raise ValueError(f"{self.name}: categories must be distinct and not empty")
+        return self
+
+
+class FilmConfig(_Section):
+    """FiLM conditioning of the U-Net on case metadata (:mod:`segloop.learn.film`)."""
+
+    fields: list[FilmField]  #: a field, or its name alone for a categorical one
+    levels: list[Annotated[int, Field(ge=0)]] | None = None
+    #: levels: U-Net levels modulated, 0 the top (full resolution) to len(model.channels) - 1
+    #: the bottom: the down block's output of each (None: every level)
+    decoder: bool = True  #: also modulate the up blocks of those levels (not the output block)
+    hidden: PosInt = 64  #: width of the generator's hidden layer
+    table: str | dict[str, dict[str, str | int | float | bool | None]] | None = None
+    #: table: a TSV/CSV file (a case, subject or participant_id column + field columns) or a
+    #: mapping {case or subject: {field: value}}; looked up first, then the case's metadata
+    on_missing: Literal["missing", "error"] = "missing"
+    #: on_missing: a case without a value: the field's "missing" encoding, or an error
+    on_unknown: Literal["missing", "error"] = "error"
+    #: on_unknown: a category the training cases never had: an error naming it, or the
+    #: "missing" encoding with a warning
+    drop: Fraction = 0.1  #: probability of hiding each field of a training sample
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _names(cls, value):
+        if isinstance(value, list):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @model_validator(mode="after")
+    def _check(self):
+        names = [f.name for f in self.fields]
+        if not names:
+            raise ValueError("fields: at least one metadata field")
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"fields: {dup[0]!r} given twice")
+        return self
+
+
 class ModelConfig(_Section):
     """A MONAI U-Net."""
 
@@ -136,6 +223,7 @@ class ModelConfig(_Section):
     norm: Literal["batch", "instance", "none"] = "instance"
     dropout: Fraction = 0.1
     final_activation: Literal["softmax", "sigmoid", "normrelu"] = "softmax"
+    film: FilmConfig | None = None  #: condition the U-Net on metadata (None: a plain U-Net)
 
     @model_validator(mode="after")
     def _check(self):
@@ -143,6 +231,15 @@ class ModelConfig(_Section):
             raise ValueError("channels: at least 2 levels")
         if self.strides is not None and len(self.strides) != len(self.channels) - 1:
             raise ValueError("strides: one fewer than channels")
+        return self
+
+    @model_validator(mode="after")
+    def _check_film(self):
+        levels = self.film.levels if self.film is not None else None
+        bad = [v for v in levels or [] if v >= len(self.channels)]
+        if bad:
+            raise ValueError(f"film.levels: {bad[0]} is not a level of the U-Net (0 to "
+                             f"{len(self.channels) - 1}: one per model.channels)")
         return self
 
 
@@ -233,6 +330,60 @@ class OutputConfig(_Section):
     tensorboard: bool = True
 
 
+_LOCATE_FILES = (".pt", ".pth", ".yaml", ".yml", ".json")
+_SECTIONS = ("data", "model", "augmentation", "loss", "optim", "training", "inference", "output")
+
+
+class CascadeConfig(_Section):
+    """Two stages: a locating model finds the region, this config's model segments its crop.
+
+    See :mod:`segloop.learn.cascade` (inference) and :mod:`segloop.learn.cascade_data`
+    (training); the stage-1 config is :func:`segloop.learn.cascade_data.locate_config`.
+    """
+
+    locate: str | dict
+    #: locate: the stage-1 model: a checkpoint (.pt), a config file (.yaml/.yml/.json) or a
+    #: mapping of config keys replacing this config's (section by section, key by key: a
+    #: key given replaces the value whole); a config is trained first into OUTPUT_DIR/locate
+    #: by the same ``segloop train`` (reused once finished, unless training.resume is false)
+    classes: list[str] | None = None  #: stage-1 classes whose union is the region (None: all)
+    margin_mm: float | list[float] = 10.0
+    #: margin_mm: added around the region's box (mm, per axis z, y, x or one for all; on a
+    #: volume, two values are the in-plane margins of a 2D model: every slice is kept)
+    min_size_mm: float | list[float] | None = None
+    #: min_size_mm: smallest extent of the crop (mm, as margin_mm), grown about its centre
+    crop_from: Literal["prediction", "label"] = "prediction"
+    #: crop_from: where training crops come from: the stage-1 prediction (as at inference)
+    #: or the case's own label (every nonzero value, before data.classes maps it)
+    on_empty: Literal["whole", "empty"] = "whole"
+    #: on_empty: stage 1 finds nothing: segment the whole image, or return background
+
+    @field_validator("locate")
+    @classmethod
+    def _locate(cls, value):
+        if isinstance(value, str) and not value.lower().endswith(_LOCATE_FILES):
+            raise ValueError("neither a checkpoint (.pt) nor a config file (.yaml, .yml, .json)")
+        unknown = sorted(set(value) - set(_SECTIONS)) if isinstance(value, dict) else []
+        if unknown:
+            raise ValueError(f"unknown section {unknown[0]!r} (known: {', '.join(_SECTIONS)})")
+        return value
+
+    @field_validator("margin_mm", "min_size_mm")
+    @classmethod
+    def _millimetres(cls, value):
+        values = value if isinstance(value, list) else [value]
+        if value is not None and (not values or any(v < 0 for v in values)):
+            raise ValueError("one size >= 0 (mm) or one per axis")
+        return value
+
+    @field_validator("classes")
+    @classmethod
+    def _classes(cls, value):
+        if value is not None and not value:
+            raise ValueError("at least one class (or null: all of them)")
+        return value
+
+
 class Config(_Section):
     """A whole training/inference configuration."""
 
@@ -244,6 +395,8 @@ class Config(_Section):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     inference: InferenceConfig = Field(default_factory=InferenceConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    cascade: CascadeConfig | None = None
+    #: cascade: this model segments the crop a stage-1 model locates (None: one stage)
 
     @property
     def n_classes(self) -> int:
@@ -264,6 +417,13 @@ class Config(_Section):
                              "or remove it")
         return self
 
+    @model_validator(mode="after")
+    def _check_film(self):
+        if self.model.film is not None and self.training.compile:
+            raise ValueError("training.compile: not with model.film (the FiLM generator's "
+                             "hooks modulate the U-Net's blocks); set training.compile: false")
+        return self
+
 
 # ----------------------------------------------------------------------------- loading
 
@@ -277,6 +437,9 @@ def _known(model: type[BaseModel], loc) -> list[str]:
     for part in loc[:-1]:
         field = model.model_fields.get(str(part))
         ann = getattr(field, "annotation", None)
+        sections = [a for a in typing.get_args(ann) if isinstance(a, type)
+                    and issubclass(a, BaseModel)]  # an optional section: X | None
+        ann = sections[0] if len(sections) == 1 else ann
         if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
             return []
         model = ann

@@ -47,7 +47,10 @@ import numpy as np
 from segloop.errors import DatasetError, InvalidArgumentError
 from segloop.io import Case, Image, check_same_grid, open_dataset
 from segloop.learn.cache import ArrayCache, cache_key
+from segloop.learn.cascade_crop import crop_image
+from segloop.learn.channel_cases import split_channels
 from segloop.learn.config import Config, DataConfig
+from segloop.learn.metadata import MetadataEncoder, build_spec, case_values, read_table
 from segloop.learn.preprocess import preprocess_image, preprocess_settings, to_grid
 from segloop.learn.splitting import group_of, split_groups
 
@@ -61,7 +64,9 @@ class Volume:
 
     ``slice_axis`` is the spatial axis 2D models slice along (None for 2D
     images and 3D models; ``info["slice_axis"]``); ``info`` is what
-    :func:`segloop.learn.preprocess.restore_geometry` needs.
+    :func:`segloop.learn.preprocess.restore_geometry` needs; ``meta`` the
+    case's metadata vector for a FiLM model (``float32 (D,)``,
+    :mod:`segloop.learn.metadata`; None otherwise).
     """
 
     id: str
@@ -72,6 +77,7 @@ class Volume:
     source: str
     slice_axis: int | None = None
     info: dict = field(default_factory=dict, repr=False)
+    meta: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -184,17 +190,28 @@ def _fused_label(case: Case, cfg: DataConfig, image: Image, names: list[str]) ->
     return fused[None]
 
 
-def read_volume(case: Case, cfg: DataConfig) -> Volume:
-    """Read one case: its contrasts, its label(s), preprocessed (no cache)."""
+def read_volume(case: Case, cfg: DataConfig, *, box=None) -> Volume:
+    """Read one case: its contrasts, its label(s), preprocessed (no cache).
+
+    ``box``: ``[[lo, hi], ...]`` per axis of the native grid: the case cropped
+    to it before preprocessing (a cascade's stage 2, :mod:`segloop.learn.cascade_crop`;
+    ``info`` then describes the crop's grid and holds ``cascade_box``).
+    """
     sources = contrast_sources(case, cfg)
     if sources is None:
         raise DatasetError(f"case {case.id} has none of data.contrasts {cfg.contrasts}")
-    images = [case.read_image(n) for n in sources]
+    images = full = [case.read_image(n) for n in sources]
+    if box is not None:
+        images = [crop_image(im, box) for im in full]
     array, info = preprocess_image(images, cfg)
+    if box is not None:
+        info["cascade_box"] = [[int(lo), int(hi)] for lo, hi in box]
     names = [n for n in label_names(cfg, case) if case.has_label(n)]
     label = None
     if names:
-        raw = _read_label(case, cfg, images[0], names)
+        raw = _read_label(case, cfg, full[0], names)
+        if box is not None:
+            raw = raw[(slice(None), *(slice(lo, hi) for lo, hi in box))]
         label = to_grid(raw, info, "image" if cfg.soft_labels else "label")
         label = np.clip(label, 0, 1).astype(np.float32) if cfg.soft_labels else label[0].astype(
             np.uint8)
@@ -213,8 +230,10 @@ def select_cases(cases: Sequence[Case], cfg: DataConfig) -> list[Case]:
 
 # ----------------------------------------------------------------------------- preparing
 def _cached(case: Case, cfg: DataConfig, cache: ArrayCache, settings: dict) -> Volume:
-    key = cache_key(settings, case_files(case, cfg),
-                    extra=[case.image_options, case.label_options])
+    extra = [case.image_options, case.label_options]
+    if getattr(case, "channel_names", None):  # data.split_channels: one channel of the image
+        extra.append({"channel": case.channel})
+    key = cache_key(settings, case_files(case, cfg), extra=extra)
     hit = cache.load(case.id, key)
     if hit is not None:
         arrays, meta = hit
@@ -279,16 +298,23 @@ def prepare_data(cfg: Config, *, log: Callable[[str], object] = print) -> Prepar
     Parameters
     ----------
     cfg : Config
-        The run's config: ``data.*`` decides the cases and their preprocessing,
-        the cache lives in ``data.cache_dir`` (default ``OUTPUT_DIR/cache``).
+        The run's config: ``data.*`` decides the cases and their preprocessing
+        (``data.split_channels``: one case per channel,
+        :mod:`segloop.learn.channel_cases`), the cache lives in
+        ``data.cache_dir`` (default ``OUTPUT_DIR/cache``). With ``model.film``
+        the metadata encoding is learned on the training cases
+        (:func:`segloop.learn.metadata.build_spec`) and every volume gets its
+        ``meta`` vector.
     log : callable
-        Receives one summary line (cases per split, cache hits).
+        Receives the summary lines (cases per split, cache hits; the metadata
+        fields and how many values are missing).
 
     Returns
     -------
     PreparedData
         The train / val / test :class:`Volume` lists, the input channels and
-        the preprocessing settings a checkpoint keeps.
+        the preprocessing settings a checkpoint keeps (``metadata``: the
+        encoding, FiLM models).
 
     Raises
     ------
@@ -296,13 +322,18 @@ def prepare_data(cfg: Config, *, log: Callable[[str], object] = print) -> Prepar
         No case with the label(s) and contrasts (``no labels found to train
         on: ...`` says which is missing), a folder no layout fits (set
         ``data.layout``), unmapped label values, missing contrasts, channel
-        counts that differ.
+        counts that differ; FiLM: a metadata value missing under
+        ``on_missing: error``, a category unknown to the training cases under
+        ``on_unknown: error``, a numeric value that is not a number (named).
+    segloop.errors.FileMissingError
+        ``model.film.table`` names no file.
     InvalidArgumentError
         A bad ``data.layout`` or ``data.split`` (named).
     """
     d = cfg.data
     ds = open_config_dataset(d)
-    cases = select_cases(ds.cases, d)
+    every = split_channels(ds.cases, d.split_channels)  # one case per channel when asked
+    cases = select_cases(every, d)
     if not cases:
         raise _no_cases(ds, d)
     parts = split_groups(cases, d.split)
@@ -315,10 +346,32 @@ def prepare_data(cfg: Config, *, log: Callable[[str], object] = print) -> Prepar
         odd = next(v for v in volumes if v.image.shape[0] != volumes[0].image.shape[0])
         raise DatasetError(f"case {odd.id} has {odd.image.shape[0]} input channels, "
                            f"case {volumes[0].id} {volumes[0].image.shape[0]}", path=ds.root)
-    log(f"data: {len(cases)} of {len(ds.cases)} cases ({ds.layout}) -> train "
+    split = f", {len(d.split_channels)} channels each" if d.split_channels else ""
+    log(f"data: {len(cases)} of {len(every)} cases ({ds.layout}{split}) -> train "
         f"{len(out['train'])}, val {len(out['val'])}, test {len(out['test'])} "
         f"(split by {d.split.by}); cache {cache.stats['hits']} hits, "
         f"{cache.stats['misses']} read ({cache.folder})")
     in_channels = volumes[0].image.shape[0]
-    return PreparedData(out["train"], out["val"], out["test"], in_channels,
-                        settings | {"in_channels": in_channels, "version": 1})
+    preprocess = settings | {"in_channels": in_channels, "version": 1}
+    if cfg.model.film is not None and parts["train"]:
+        preprocess["metadata"] = _with_metadata(cfg.model.film, parts, out, log)
+    return PreparedData(out["train"], out["val"], out["test"], in_channels, preprocess)
+
+
+def _with_metadata(film, parts: dict, out: dict, log) -> dict:
+    """Learn the metadata encoding on the training cases; set every volume's ``meta``."""
+    table = read_table(film.table)
+    values = {name: {c.id: case_values(film, c, table=table) for c in part}
+              for name, part in parts.items()}
+    spec = build_spec(film, values["train"])
+    encoder = MetadataEncoder(spec)
+    for name, volumes in out.items():
+        for v in volumes:
+            v.meta = encoder.encode(values[name][v.id], where=f"case {v.id}")
+    described = [f"{f['name']} ({', '.join(f['categories'])})" if f["kind"] == "categorical"
+                 else f"{f['name']} (mean {f['mean']:.4g}, std {f['std']:.4g})"
+                 for f in spec["fields"]]
+    missing = sum(int(v.meta[stop - 1]) for vs in out.values() for v in vs
+                  for _, stop in encoder.blocks)
+    log(f"metadata: {'; '.join(described)}; {missing} missing value{'s' * (missing != 1)}")
+    return spec

@@ -28,10 +28,12 @@ def train_step(forward, batch: dict, loss_fn, optimizer, device) -> float:
     Parameters
     ----------
     forward : callable
-        Maps an image batch to logits (the network's ``logits``, possibly compiled).
+        Maps an image batch to logits (the network's ``logits``, possibly
+        compiled); ``forward(image, meta)`` when the batch has metadata.
     batch : dict
         ``"image"`` ``(B, C, *patch)`` and ``"label"`` tensors, as the loader of
-        :func:`segloop.learn.sampling.make_loader` gives them.
+        :func:`segloop.learn.sampling.make_loader` gives them, and for a FiLM
+        network ``"meta"`` ``(B, D)``: each sample's metadata vector.
     loss_fn : callable
         ``loss_fn(logits, label)``: a scalar tensor.
     optimizer : torch.optim.Optimizer
@@ -59,8 +61,10 @@ def train_step(forward, batch: dict, loss_fn, optimizer, device) -> float:
     """
     image = batch["image"].to(device, non_blocking=True)
     label = batch["label"].to(device, non_blocking=True)
+    meta = batch.get("meta")
     optimizer.zero_grad(set_to_none=True)
-    loss = loss_fn(forward(image), label)
+    logits = forward(image) if meta is None else forward(image, meta.to(device, non_blocking=True))
+    loss = loss_fn(logits, label)
     loss.backward()
     optimizer.step()
     return float(loss.detach())

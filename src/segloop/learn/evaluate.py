@@ -285,6 +285,12 @@ def evaluate_split(checkpoint, split: str = "test", out_dir=None, *, data_path=N
     _check_outputs(Path(out_dir), overwrite)
     predictor = load_model(checkpoint, device=device)
     config = predictor.config
+    if config.cascade is not None:  # refused before any data is read
+        raise InvalidArgumentError(
+            "evaluate scores a single network on its preprocessed split; a cascade segments "
+            "whole images: its training's metrics.json scores the test split through both "
+            "stages (or use segloop predict, then segloop evaluate on the files)",
+            path=str(checkpoint))
     if data_path is not None:
         config = config.model_copy(update={"data": config.data.model_copy(
             update={"path": str(data_path)})})

@@ -14,6 +14,12 @@ averages the predictions of every flipped copy
 (:func:`segloop.learn.uncertainty.tta_samples`); :meth:`~ArrayPredictor.samples`
 keeps the MC-dropout and flipped passes apart.
 
+A FiLM network (:mod:`segloop.learn.film`) is conditioned on ``meta``: the
+image's metadata vector (``Volume.meta``) or its raw values (a mapping the
+network's ``meta_encoder`` encodes), bound for every slice, window, flip and
+MC-dropout pass of the image; without it the network uses its *all missing*
+vector. Plain networks ignore ``meta``.
+
 SoftSeg's normalized ReLU (``normrelu``) is applied to the whole image or
 volume: the ReLU of the logits is stitched over every slice / window, then
 divided by its maximum per channel (per pass: each MC-dropout or flipped pass
@@ -40,6 +46,8 @@ Examples
 """
 
 from __future__ import annotations
+
+from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -175,10 +183,21 @@ class ArrayPredictor:
         out = torch.cat(parts)
         return out.mean(0, keepdim=True) if mean else out
 
-    def _run(self, array: np.ndarray, slice_axis: int | None, *, mean: bool,
+    @property
+    def meta_dim(self) -> int:
+        """Length of the network's metadata vector (0: a plain network)."""
+        return int(getattr(self.network, "meta_dim", 0) or 0)
+
+    def conditioned(self, meta):
+        """The network's ``conditioned(meta)`` context (nothing to do for None or a plain one)."""
+        bind = getattr(self.network, "conditioned", None)
+        return nullcontext() if meta is None or bind is None else bind(meta)
+
+    def _run(self, array: np.ndarray, slice_axis: int | None, *, mean: bool, meta=None,
              **kw) -> np.ndarray:
         """``(S, K, *sp)`` (``mean``: ``(1, K, *sp)``) from a ``(C, *sp)`` array."""
-        out = self._stitched(array, slice_axis, mean=mean and not self._whole_norm, **kw)
+        with self.conditioned(meta):
+            out = self._stitched(array, slice_axis, mean=mean and not self._whole_norm, **kw)
         if self._whole_norm:  # each pass divided by its maximum over the whole image
             out = normalized_relu(torch.from_numpy(out)).numpy()
             out = out.mean(0, keepdims=True) if mean else out
@@ -206,7 +225,7 @@ class ArrayPredictor:
         return np.moveaxis(stacked, 2, 2 + axis)
 
     def infer(self, array: np.ndarray, *, tta: bool | None = None,
-              slice_axis: int | None = None) -> np.ndarray:
+              slice_axis: int | None = None, meta=None) -> np.ndarray:
         """Activated outputs ``(K, *spatial)`` of a pre-processed ``(C, *spatial)`` array.
 
         ``slice_axis``: the spatial axis a 2D model slices a volume along. The
@@ -216,19 +235,24 @@ class ArrayPredictor:
         another axis (a :class:`~segloop.learn.data.Volume` of another config)
         must pass its own. The network runs in eval mode (its mode is restored
         afterwards). normrelu outputs are normalised over the whole array
-        (see the module docstring).
+        (see the module docstring). ``meta``: the image's metadata vector or
+        raw values, for a FiLM network (see the module docstring).
         """
         tta = self.config.inference.tta if tta is None else bool(tta)
-        return self._run(array, slice_axis, tta=tta, mc=0, seed=0, mean=True)[0]
+        return self._run(array, slice_axis, tta=tta, mc=0, seed=0, mean=True, meta=meta)[0]
 
     def samples(self, array: np.ndarray, *, mc: int = 0, tta: bool = False, seed: int = 0,
-                slice_axis: int | None = None) -> np.ndarray:
-        """``mc`` MC-dropout passes then (``tta``) every flipped pass: ``(N, K, *spatial)``."""
+                slice_axis: int | None = None, meta=None) -> np.ndarray:
+        """``mc`` MC-dropout passes then (``tta``) every flipped pass: ``(N, K, *spatial)``.
+
+        ``meta``: as for :meth:`infer`.
+        """
         if (isinstance(mc, bool) or not isinstance(mc, int | np.integer) or mc < 0
                 or (mc == 0 and not tta)):
             raise InvalidArgumentError(f"uncertainty needs mc >= 1 MC-dropout passes or tta, "
                                        f"got mc={mc!r}, tta={tta!r}")
-        return self._run(array, slice_axis, tta=bool(tta), mc=int(mc), seed=seed, mean=False)
+        return self._run(array, slice_axis, tta=bool(tta), mc=int(mc), seed=seed, mean=False,
+                         meta=meta)
 
     # ------------------------------------------------------------------------ post
     def to_label(self, probabilities: np.ndarray, *, slice_axis: int | None = None) -> np.ndarray:

@@ -8,6 +8,13 @@ to **activated** outputs ``(B, K, *spatial)``:
 * ``normrelu`` (SoftSeg, Gros et al. 2021): ``K = n_classes``, ``ReLU(x) / max ReLU(x)``
   per sample and channel, so outputs stay in [0, 1] without saturating like a sigmoid.
 
+With ``model.film`` the network is a :class:`segloop.learn.film.FilmSegmenter`
+(the same U-Net, modulated by case metadata). Every segmenter takes
+``logits(x, meta=None)`` / ``forward(x, meta=None)`` and a context manager
+``conditioned(meta)`` binding one image's metadata for every call inside;
+``meta_dim`` is the length of the metadata vector, 0 for a plain network
+(which ignores metadata: ``conditioned`` is a no-op).
+
 ``Segmenter.logits`` gives the raw outputs (what MONAI's losses with
 ``softmax=True``/``sigmoid=True`` take); :func:`activate` is the one
 implementation of the final activations (the losses apply it too). The
@@ -28,10 +35,14 @@ torch.Size([2, 2, 32, 32])
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
 import torch
 from monai.networks.nets import UNet
 from torch import nn
 
+from segloop.errors import InvalidArgumentError
 from segloop.learn.config import Config
 
 __all__ = ["Segmenter", "activate", "build_network", "normalized_relu", "out_channels"]
@@ -65,14 +76,21 @@ def out_channels(config: Config) -> int:
 
 
 class Segmenter(nn.Module):
-    """A backbone returning logits plus the configured final activation."""
+    """A backbone returning logits plus the configured final activation.
+
+    Plain networks take no metadata: ``meta`` is ignored and
+    :meth:`conditioned` does nothing (:class:`segloop.learn.film.FilmSegmenter`
+    uses them).
+    """
+
+    meta_dim = 0  #: length of the metadata vector (0: the network takes none)
 
     def __init__(self, backbone: nn.Module, activation: str):
         super().__init__()
         self.backbone = backbone
         self.activation = activation
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
+    def logits(self, x: torch.Tensor, meta=None) -> torch.Tensor:
         """Raw outputs."""
         return self.backbone(x)
 
@@ -80,12 +98,18 @@ class Segmenter(nn.Module):
         """Apply the final activation to logits (:func:`activate`)."""
         return activate(logits, self.activation)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, meta=None) -> torch.Tensor:
         """Activated outputs."""
-        return self.activate(self.logits(x))
+        return self.activate(self.logits(x, meta))
+
+    @contextmanager
+    def conditioned(self, meta) -> Iterator[Segmenter]:
+        """Bind one image's metadata for the calls inside (a plain network: no effect)."""
+        yield self
 
 
-def build_network(config: Config, *, in_channels: int) -> Segmenter:
+def build_network(config: Config, *, in_channels: int,
+                  metadata: Mapping | None = None) -> Segmenter:
     """The network of ``config`` for ``in_channels`` inputs (2D or 3D from ``data.dims``).
 
     Parameters
@@ -95,12 +119,23 @@ def build_network(config: Config, *, in_channels: int) -> Segmenter:
         final activation), ``data.dims`` and the classes (:func:`out_channels`).
     in_channels : int
         Input channels (contrasts x image channels after ``data.channels``).
+    metadata : dict, optional
+        With ``model.film``: the metadata encoding learned from the training
+        cases (``preprocess["metadata"]`` of
+        :func:`segloop.learn.data.prepare_data` and of checkpoints); ignored
+        without it.
 
     Returns
     -------
     Segmenter
         MONAI's ``UNet`` as ``backbone`` with the final activation: ``forward``
-        gives activated outputs ``(B, K, *spatial)``, ``logits`` the raw ones.
+        gives activated outputs ``(B, K, *spatial)``, ``logits`` the raw ones;
+        a :class:`segloop.learn.film.FilmSegmenter` with ``model.film``.
+
+    Raises
+    ------
+    segloop.errors.InvalidArgumentError
+        ``model.film`` without ``metadata``.
     """
     m = config.model
     strides = m.strides or [2] * (len(m.channels) - 1)
@@ -110,4 +145,14 @@ def build_network(config: Config, *, in_channels: int) -> Segmenter:
                     strides=list(strides), num_res_units=m.num_res_units,
                     norm=norm,
                     dropout=m.dropout)
-    return Segmenter(backbone, m.final_activation)
+    if m.film is None:
+        return Segmenter(backbone, m.final_activation)
+    if metadata is None:
+        raise InvalidArgumentError("model.film: the network needs the metadata encoding learned "
+                                   "from the training cases (preprocess['metadata'] of "
+                                   "prepare_data and of checkpoints)")
+    from segloop.learn.film import FilmSegmenter
+
+    return FilmSegmenter(backbone, m.final_activation, spec=metadata, channels=m.channels,
+                         levels=m.film.levels, decoder=m.film.decoder, hidden=m.film.hidden,
+                         drop=m.film.drop)

@@ -15,6 +15,15 @@
    into class indices and post-processed
    (:meth:`~segloop.learn.inference.ArrayPredictor.to_label`).
 
+A FiLM model (``model.film``) is conditioned on the image's metadata: the
+``meta`` values given (``{field: value}``), completed by what the image itself
+carries (:func:`segloop.learn.metadata.image_values`: ``model.film.table``
+rows of its case or subject, its metadata, its contrast; a BIDS file name
+gives the subject and the contrast), encoded as in
+training; fields without a value take the network's *missing* encoding
+(``model.film.on_missing: error`` makes that an error naming the image and
+the field). Plain models ignore ``meta``.
+
 The label is a ``uint8`` map of class indices (0 background, ``i`` the
 ``i``-th class of ``data.classes``) with the input's shape, spacing, origin
 and direction. :meth:`~Predictor.uncertainty` adds entropy / variance maps and
@@ -49,6 +58,7 @@ from segloop.errors import InvalidArgumentError
 from segloop.io import Image
 from segloop.learn.checkpoint import load_checkpoint, restore_network
 from segloop.learn.inference import ArrayPredictor
+from segloop.learn.metadata import image_values, read_table
 from segloop.learn.preprocess import preprocess_image, restore_geometry
 from segloop.learn.uncertainty import uncertainty_maps, uncertainty_scores
 
@@ -132,6 +142,10 @@ class Predictor(ArrayPredictor):
         if chosen is None and n != self.in_channels:
             hint = (f" (data.contrasts: {', '.join(contrasts)}; one image per contrast, in this "
                     "order)" if len(contrasts) > 1 else "")
+            split = self.config.data.split_channels
+            if split and n == len(split):  # trained on each channel alone
+                hint = (f" (data.split_channels: one of {', '.join(split)}; give a dataset "
+                        "folder to predict every channel of its cases)")
             raise InvalidArgumentError(
                 f"has {n} channel{'s' * (n != 1)}; the model{self._named()} takes "
                 f"{self.in_channels}{hint}", path=where)
@@ -142,6 +156,35 @@ class Predictor(ArrayPredictor):
 
     def _named(self) -> str:
         return f" ({Path(self.source).name})" if self.source else ""
+
+    def meta_vector(self, image: Image | Sequence[Image], meta=None) -> np.ndarray | None:
+        """The metadata vector of ``image`` for a FiLM network (None for a plain one).
+
+        ``meta``: ``{field: value}`` given by the caller; the fields it lacks
+        come from the image (see the module docstring).
+
+        Raises
+        ------
+        InvalidArgumentError
+            A field the model does not know.
+        segloop.errors.DatasetError
+            A missing value under ``on_missing: error``, an unknown category
+            under ``on_unknown: error``, a numeric field that is not a number.
+        """
+        encoder = getattr(self.network, "meta_encoder", None)
+        if not self.meta_dim or encoder is None:
+            return None
+        first = _images(image)[0]
+        film = self.config.model.film
+        values = {}
+        if film is not None:
+            if not hasattr(self, "_meta_table"):  # read once (absent on this machine: skipped)
+                self._meta_table = read_table(film.table, required=False)
+            values = image_values(film, first, table=self._meta_table)
+        if meta:
+            encoder.check_names(meta, what="meta")
+            values.update(meta)
+        return encoder.encode(values, where=str(first.metadata.get("path") or "image"))
 
     def prepare(self, image: Image | Sequence[Image]) -> tuple[np.ndarray, dict]:
         """The network's input ``(C, *spatial)`` for ``image``, and what undoes the geometry."""
@@ -181,7 +224,7 @@ class Predictor(ArrayPredictor):
 
     # ---------------------------------------------------------------------- public
     def predict(self, image: Image | Sequence[Image], *, tta: bool | None = None,
-                soft: bool = False) -> Prediction:
+                soft: bool = False, meta=None) -> Prediction:
         """Segment ``image``; the result has its exact grid.
 
         Parameters
@@ -193,32 +236,41 @@ class Predictor(ArrayPredictor):
             Average the flipped passes (default: ``inference.tta``).
         soft : bool
             Also return the probabilities.
+        meta : dict, optional
+            Metadata values ``{field: value}`` for a FiLM model (default: the
+            image's own; see :meth:`meta_vector`).
 
         Raises
         ------
         InvalidArgumentError
             A 2D image for a 3D model, or the wrong number of channels (the
-            file is named).
+            file is named); an unknown metadata field.
+        segloop.errors.DatasetError
+            Metadata refused under ``model.film.on_missing`` / ``on_unknown: error``.
         """
+        vector = self.meta_vector(image, meta)
         array, info = self.prepare(image)
-        probs = self.infer(array, tta=tta, slice_axis=info.get("slice_axis"))
+        probs = self.infer(array, tta=tta, slice_axis=info.get("slice_axis"), meta=vector)
         probs = self.to_input_grid(probs, info, probabilities=True)
         return self._prediction(_images(image)[0], probs, info, soft)
 
     def uncertainty(self, image: Image | Sequence[Image], *, mc: int | None = None,
-                    tta: bool | None = None, seed: int = 0, soft: bool = False) -> Uncertainty:
+                    tta: bool | None = None, seed: int = 0, soft: bool = False,
+                    meta=None) -> Uncertainty:
         """Entropy / variance maps and scores of ``image`` from MC dropout and/or TTA.
 
         ``mc`` defaults to ``inference.mc_samples``, ``tta`` to ``inference.tta``;
         with both the samples are the ``mc`` dropout passes followed by the
-        flipped passes. Scores are computed on the network's grid.
+        flipped passes. Scores are computed on the network's grid. ``meta``:
+        as for :meth:`predict`.
         """
         mc = self.config.inference.mc_samples if mc is None else mc
         tta = self.config.inference.tta if tta is None else bool(tta)
+        vector = self.meta_vector(image, meta)
         array, info = self.prepare(image)
         image = _images(image)[0]
         samples = self.samples(array, mc=mc, tta=tta, seed=seed,
-                               slice_axis=info.get("slice_axis"))
+                               slice_axis=info.get("slice_axis"), meta=vector)
         scores = uncertainty_scores(samples, self.config.inference.threshold,
                                     activation=self.activation)
         maps = uncertainty_maps(samples, activation=self.activation)
@@ -233,14 +285,26 @@ class Predictor(ArrayPredictor):
 
 
 def load_model(path, *, device=None) -> Predictor:
-    """A :class:`Predictor` from a checkpoint file.
+    """A :class:`Predictor` from a model file.
+
+    A segloop checkpoint (``.pt``), a cascade's checkpoint (it runs both of its
+    stages: :mod:`segloop.learn.cascade`) or a model exported by ``segloop
+    export`` (``.onnx``, float32 or int8: :mod:`segloop.learn.onnx_model`).
 
     Raises
     ------
     segloop.errors.FileMissingError, segloop.errors.CorruptFileError
         No such file, not a segloop checkpoint, or weights of another architecture.
     """
+    if Path(path).suffix.lower() == ".onnx":
+        from segloop.learn.onnx_model import load_onnx_model
+
+        return load_onnx_model(path, device=device)
     ck = load_checkpoint(path)
+    if getattr(ck["config"], "cascade", None) is not None:
+        from segloop.learn.cascade import load_cascade
+
+        return load_cascade(ck, source=str(path), device=device)
     network = restore_network(ck)
     return Predictor(network, ck["config"], in_channels=int(ck.get("in_channels", 1)),
                      device=device, source=str(path))

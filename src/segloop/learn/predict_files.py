@@ -10,6 +10,14 @@ probabilities (``NAME_prob*``: float32, or 16-bit PNG holding
 refused before anything is computed unless ``overwrite`` (the old files are
 then kept as numbered versions).
 
+A FiLM model (``model.film``) is conditioned on each input's metadata: the
+``meta`` values given (``segloop predict --meta KEY=VALUE``) for every input,
+completed by each image's own metadata; the cases of a dataset folder bring
+theirs as in training (:func:`segloop.learn.metadata.case_values`: the
+``model.film.table``, the case's metadata, its contrast), ``meta`` overriding
+them. ``data.split_channels`` models predict each channel of a dataset's
+cases as a case of its own (``ID_NAME_seg.EXT``).
+
 Examples
 --------
 >>> output_suffix("scan.mhd"), output_suffix("volume.h5")
@@ -141,6 +149,7 @@ class _Job:
     stem: str
     ext: str
     read: Callable[[], list[Image]]
+    meta: dict | None = None  # metadata values of a FiLM model (None: the image's own)
 
 
 def _file_job(files: list[Path], read_options: dict) -> _Job:
@@ -158,16 +167,22 @@ def _contrasts(predictor: Predictor) -> list[str]:
 def _dataset_jobs(ds, predictor: Predictor) -> list[_Job]:
     """One job per case of a dataset having the model's contrasts (read as training reads them)."""
     from segloop.errors import DatasetError
+    from segloop.learn.channel_cases import split_channels
     from segloop.learn.data import contrast_sources
+    from segloop.learn.metadata import case_values, read_table
 
+    d, film = predictor.config.data, predictor.config.model.film
+    table = read_table(film.table, required=False) if film is not None else {}
     jobs = []
-    for case in sorted(ds.cases, key=lambda c: c.id):
-        sources = contrast_sources(case, predictor.config.data)  # one missing: an error
+    for case in sorted(split_channels(ds.cases, d.split_channels), key=lambda c: c.id):
+        sources = contrast_sources(case, d)  # one missing: an error
         if sources is None:  # none of them (BIDS: a case of another contrast)
             continue
+        values = (case_values(film, case, table=table)
+                  if getattr(predictor, "meta_dim", 0) and film else None)
         jobs.append(_Job(case.id, case.id.replace("/", "_"), output_suffix(case.image)[1],
                          lambda case=case, sources=sources: [case.read_image(n)
-                                                             for n in sources]))
+                                                             for n in sources], values))
     if not jobs:
         raise DatasetError(f"no case has the model's contrasts {_contrasts(predictor)} "
                            "(data.contrasts)", path=ds.root)
@@ -215,6 +230,17 @@ def prediction_jobs(inputs, predictor: Predictor, out: Path, read_options: dict)
     return _dataset_jobs(ds, predictor)
 
 
+def _check_meta(predictor: Predictor, meta: dict) -> None:
+    """Refuse metadata for a plain model, or fields the model does not know (``--meta``)."""
+    from segloop.errors import InvalidArgumentError
+
+    encoder = getattr(getattr(predictor, "network", None), "meta_encoder", None)
+    if not getattr(predictor, "meta_dim", 0) or encoder is None:
+        raise InvalidArgumentError(f"--meta: the model{predictor._named()} takes no metadata "
+                                   "(it is not a FiLM model: no model.film)")
+    encoder.check_names(meta, what="--meta")
+
+
 def _planned(job: _Job, out: Path, *, soft: bool, classes, uncertainty: bool) -> list[Path]:
     files = [out / f"{job.stem}_seg{job.ext}"]
     if soft:
@@ -227,7 +253,8 @@ def _planned(job: _Job, out: Path, *, soft: bool, classes, uncertainty: bool) ->
 
 def predict_paths(model, inputs, output_dir, *, soft: bool = False, tta: bool | None = None,
                   mc: int = 0, uncertainty: bool = False, overwrite: bool = False,
-                  device=None, read_options: dict | None = None) -> list[Path]:
+                  device=None, read_options: dict | None = None,
+                  meta: dict | None = None) -> list[Path]:
     """Predict an image file, every image file of a folder, or a dataset; write the results.
 
     For an input ``NAME.EXT`` (see :func:`output_suffix` for the extension):
@@ -273,11 +300,20 @@ def predict_paths(model, inputs, output_dir, *, soft: bool = False, tta: bool | 
     read_options : dict, optional
         Passed to :func:`segloop.io.read_image` (HDF5 ``axes``/``spacing``,
         DICOM ``series``) for files; a dataset's cases use their own.
+    meta : dict, optional
+        Metadata values ``{field: value}`` of a FiLM model for every input
+        (see the module docstring).
 
     Returns
     -------
     list of pathlib.Path
         Every file written.
+
+    Raises
+    ------
+    segloop.errors.InvalidArgumentError
+        ``meta`` for a model without metadata, or naming a field the model
+        does not know; inputs that do not fit the model.
     """
     from segloop.errors import OutputExistsError
     from segloop.io import write_image
@@ -289,6 +325,8 @@ def predict_paths(model, inputs, output_dir, *, soft: bool = False, tta: bool | 
     mc = int(mc or (inf.mc_samples if uncertainty else 0))
     tta_flag = inf.tta if tta is None else bool(tta)
     out = Path(output_dir)
+    if meta:
+        _check_meta(predictor, meta)
     jobs = prediction_jobs(inputs, predictor, out, dict(read_options or {}))
     plans = [_planned(job, out, soft=soft, classes=predictor.classes, uncertainty=uncertainty)
              for job in jobs]
@@ -305,12 +343,15 @@ def predict_paths(model, inputs, output_dir, *, soft: bool = False, tta: bool | 
     for job, planned in zip(jobs, plans, strict=True):
         image = job.read()
         plan = iter(planned)
+        values = {**(job.meta or {}), **(meta or {})}
+        kw = {"meta": values} if values else {}  # only FiLM models take metadata
         if uncertainty:
-            result = predictor.uncertainty(image, mc=mc, tta=tta_flag or not mc, soft=soft)
-            pred = result.prediction if not mc else predictor.predict(image, tta=tta, soft=soft)
+            result = predictor.uncertainty(image, mc=mc, tta=tta_flag or not mc, soft=soft, **kw)
+            pred = (result.prediction if not mc
+                    else predictor.predict(image, tta=tta, soft=soft, **kw))
             scores[job.name] = result.scores
         else:
-            pred = predictor.predict(image, tta=tta, soft=soft)
+            pred = predictor.predict(image, tta=tta, soft=soft, **kw)
         target = next(plan)
         write_image(pred.label, target, overwrite=overwrite)
         written.append(target)

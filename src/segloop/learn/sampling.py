@@ -191,6 +191,8 @@ class TrainSamples(Dataset):
         out = {"image": crop_padded(image, lo, self.patch), "foreground": fg}
         if label is not None:
             out["label"] = crop_padded(label, lo, self.patch)
+        if getattr(vol, "meta", None) is not None:  # FiLM: the case's metadata vector
+            out["meta"] = np.asarray(vol.meta, dtype=np.float32)
         return out
 
     def __getitem__(self, k: int) -> dict:
@@ -254,7 +256,10 @@ def make_loader(config: Config, volumes: Sequence[Volume], *, seed: int) -> Data
         ``len(loader)`` batches per pass, each pass the next epoch
         (``loader.sampler.set_epoch(e)`` jumps to epoch ``e``). Batches are
         dicts: ``"image"`` ``float32 (B, C, *patch)``, ``"label"`` ``int64
-        (B, 1, *patch)`` or, with ``data.soft_labels``, ``float32 (B, K, *patch)``.
+        (B, 1, *patch)`` or, with ``data.soft_labels``, ``float32 (B, K, *patch)``,
+        and ``"meta"`` ``float32 (B, D)`` when the volumes carry metadata
+        vectors (:attr:`segloop.learn.data.Volume.meta`, FiLM models; the
+        network hides fields at random: ``model.film.drop``).
 
     Raises
     ------

@@ -53,6 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from segloop.errors import InvalidArgumentError
+from segloop.learn.channel_cases import split_channels
 from segloop.learn.config import Config
 from segloop.learn.data import Volume, open_config_dataset, read_volume
 from segloop.learn.predict import Predictor
@@ -198,14 +199,16 @@ def infer_volume(predictor: Predictor, volume, *, tta: bool = False):
     A 2D model on a volume runs along the volume's own ``slice_axis`` (what
     :func:`segloop.learn.preprocess.preprocess_image` recorded for it), else
     along ``data.slice_axis`` of the predictor's config; the axis is returned
-    (None for 2D images and 3D models).
+    (None for 2D images and 3D models). A FiLM model is conditioned on the
+    volume's ``meta`` vector.
     """
     image = np.asarray(volume.image)
+    meta = getattr(volume, "meta", None)
     if predictor.dims != 2 or image.ndim != 4:
-        return predictor.infer(image, tta=tta), None
+        return predictor.infer(image, tta=tta, meta=meta), None
     axis = getattr(volume, "slice_axis", None)
     axis = slice_axis_index(predictor.config.data.slice_axis) if axis is None else int(axis)
-    return predictor.infer(image, tta=tta, slice_axis=axis), axis
+    return predictor.infer(image, tta=tta, slice_axis=axis, meta=meta), axis
 
 
 @dataclass
@@ -237,7 +240,8 @@ class _NativeTruth:
     def __call__(self, case_id: str) -> np.ndarray:
         d = self.cfg.data
         if self.cases is None:  # opened as segloop.learn.data.prepare_data opens it
-            self.cases = {c.id: c for c in open_config_dataset(d).cases}
+            cases = split_channels(open_config_dataset(d).cases, d.split_channels)
+            self.cases = {c.id: c for c in cases}
         if case_id not in self.cases:
             raise InvalidArgumentError(f"case {case_id} is no longer in the dataset",
                                        path=d.path)

@@ -1,8 +1,8 @@
 """Active-learning selection strategies: which unlabelled images to label next.
 
 Every strategy ranks a pool of pre-processed images
-(:class:`segloop.learn.data.Volume`: only ``id``, ``image`` and
-``slice_axis`` are read, never ``label``) with the current model;
+(:class:`segloop.learn.data.Volume`: only ``id``, ``image``,
+``slice_axis`` and ``meta`` are read, never ``label``) with the current model;
 :func:`rank` gives every id with a score (higher: label sooner),
 :func:`select` the first ``k``. The registry :data:`REGISTRY` maps a name to
 a function ``(pool, model, labelled, seed) -> [(id, score), ...]`` in rank
@@ -41,7 +41,10 @@ order, so a new strategy is one function and one entry.
     unit vectors, for a random first pick).
 
 Uncertainty ties keep the pool's order. Everything runs without gradients and
-restores the network's train/eval mode.
+restores the network's train/eval mode. A FiLM model sees each image's
+metadata (``Volume.meta``) in ``entropy``, ``mc_dropout`` and ``tta``;
+``coreset``'s features are computed with the *missing* metadata vector (the
+same for every image, so the distances compare images alone).
 
 Examples
 --------
@@ -136,22 +139,28 @@ def _random(pool, model, labelled, seed) -> Ranked:
     return [(pool[i].id, 1.0 - pos / n) for pos, i in enumerate(order)]
 
 
+def _meta(v):
+    """A volume's metadata vector (FiLM models), when it has one."""
+    return getattr(v, "meta", None)
+
+
 def _entropy(pool, model, labelled, seed) -> Ranked:
     kw = {"activation": model.activation, "threshold": _threshold(model)}
-    scores = [entropy_score(model.infer(v.image, tta=False, slice_axis=v.slice_axis), **kw)
-              for v in pool]
+    scores = [entropy_score(model.infer(v.image, tta=False, slice_axis=v.slice_axis,
+                                        meta=_meta(v)), **kw) for v in pool]
     return _by_score(pool, scores)
 
 
 def _mc_dropout(pool, model, labelled, seed) -> Ranked:
     scores = [_sample_score(model, model.samples(v.image, mc=MC_SAMPLES, seed=seed,
-                                                 slice_axis=v.slice_axis)) for v in pool]
+                                                 slice_axis=v.slice_axis, meta=_meta(v)))
+              for v in pool]
     return _by_score(pool, scores)
 
 
 def _tta(pool, model, labelled, seed) -> Ranked:
-    scores = [_sample_score(model, model.samples(v.image, tta=True, slice_axis=v.slice_axis))
-              for v in pool]
+    scores = [_sample_score(model, model.samples(v.image, tta=True, slice_axis=v.slice_axis,
+                                                 meta=_meta(v))) for v in pool]
     return _by_score(pool, scores)
 
 

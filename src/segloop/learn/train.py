@@ -35,6 +35,12 @@
    with ``native``), and the result written to ``OUTPUT_DIR/metrics.json``
    (see :func:`train`).
 
+A config with a ``cascade`` section trains its stage 1 first (or reuses its
+finished run, or takes its checkpoint), then itself on the cases cropped
+around the stage-1 region; its checkpoints embed stage 1 (``cascade_locate``)
+and its test metrics score the whole cascade on whole images
+(:mod:`segloop.learn.cascade_train`).
+
 Ctrl-C (``KeyboardInterrupt``) propagates after the finished epochs are safe
 in ``last.pt`` (the interrupted epoch is redone on resume; during the first
 epoch nothing is saved yet); the command line prints how to resume and exits
@@ -62,7 +68,7 @@ import yaml
 
 from segloop.errors import InvalidArgumentError
 from segloop.learn.checkpoint import load_checkpoint, save_checkpoint
-from segloop.learn.config import Config, to_dict
+from segloop.learn.config import Config, load_config, to_dict
 from segloop.learn.data import PreparedData, prepare_data
 from segloop.learn.epoch import epoch_line, run_epoch
 from segloop.learn.history import TensorBoard, plot_curves, replace_file, write_csv
@@ -147,6 +153,8 @@ def _loop(run: dict, state: dict, out: Path, log, progress) -> str:
             row["elapsed"] = elapsed()
             state.update(epoch=epoch, elapsed=row["elapsed"], history=state["history"] + [row])
             checkpoint = training_checkpoint(run, state)
+            if run.get("cascade") is not None:  # one file predicts: stage 1 rides along
+                checkpoint["cascade_locate"] = run["cascade"].embedded
             if improved:  # best.pt first: a kill between the two leaves last.pt older, not wrong
                 save_checkpoint(out / "best.pt", checkpoint)
             save_checkpoint(out / "last.pt", checkpoint)
@@ -172,7 +180,8 @@ def _setup(cfg: Config, log, data: PreparedData | None = None) -> dict:
     if not data.train:
         raise InvalidArgumentError("no training cases after the split (data.split)",
                                    path=cfg.data.path)
-    net = build_network(cfg, in_channels=data.in_channels).to(device)
+    net = build_network(cfg, in_channels=data.in_channels,
+                        metadata=data.preprocess.get("metadata")).to(device)
     if cfg.training.freeze_encoder:  # the optimiser only holds what still trains
         log(f"freeze_encoder: {len(freeze_encoder(net))} encoder tensors frozen")
     forward = net.logits
@@ -199,8 +208,19 @@ def _test(run: dict, out: Path, state: dict, stopped: str, log) -> dict:
     if best.exists():
         run["net"].load_state_dict(load_checkpoint(best)["model"])
     t = time.perf_counter()
-    cases = score_cases(run["predictor"], run["data"].test, tta=cfg.inference.tta, native=True)
+    cascade = run.get("cascade")
+    if cascade is None:
+        cases = score_cases(run["predictor"], run["data"].test, tta=cfg.inference.tta,
+                            native=True)
+    else:  # whole images through both stages, on their native grid
+        from segloop.learn.cascade_train import score_cascade
+
+        cases = score_cascade(cascade.predictor(run["predictor"]), cascade.data.test_cases,
+                              tta=cfg.inference.tta)
     result = summarize(cases, cfg)
+    if cascade is not None:
+        result["cascade"] = {**cascade.info, "left_out": cascade.data.left_out,
+                             "fallbacks": sum(c["box"] is None for c in cases)}
     history = state["history"]
     trained = sum(r.get("seconds") or 0.0 for r in history)
     samples = sum(r.get("samples") or 0 for r in history)
@@ -290,8 +310,21 @@ def train(cfg: Config, *, data: PreparedData | None = None, log=print, progress=
     ['best.pt', 'config.yaml', 'last.pt', 'learning_curves.png', 'metrics.csv', 'metrics.json']
     """
     out = Path(cfg.output.dir)
+    cascade = None
+    if cfg.cascade is not None:  # stage 1 first (trained or reused), then the crops
+        from segloop.learn.cascade_train import prepare_cascade
+
+        if data is not None:
+            raise InvalidArgumentError("a cascade config reads its own cropped cases; "
+                                       "train(cfg) without data=")
+        cascade = prepare_cascade(cfg, log=log, progress=progress)
+        data = cascade.data.data
+        if cfg.training.resume and cascade.resumes_another(out / "last.pt"):
+            log(f"{out / 'last.pt'} holds another stage 1: stage 2 starts afresh")
+            cfg = load_config(cfg, overrides=["training.resume=false"])
     with deterministic_runtime(cfg) as threads:
         run = _setup(cfg, log, data)
+        run["cascade"] = cascade
         replace_file(out / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
         log(f"output in {out}; {threads} threads")
         state = start_state(run, out, log)

@@ -18,6 +18,11 @@ Any segloop checkpoint can start a training run (``training.init_from``;
   line names them: a model of the left ventricle starts a model of the right
   ventricle with its whole encoder and decoder, not with its class scores;
 * every other tensor is loaded (dropout may differ: it has no tensors).
+  The tensors of a FiLM generator (``film.*``, :mod:`segloop.learn.film`)
+  load when the source has them with the same shape (same metadata fields
+  and categories); otherwise (a plain source, other fields) the generator
+  keeps its fresh initialisation, which starts as the identity: a plain
+  U-Net starts a FiLM model exactly where it stood.
 
 :func:`freeze_encoder` (``training.freeze_encoder: true``) stops the
 gradient of the **encoder**: the down-sampling block of every level of
@@ -192,7 +197,8 @@ class TransferReport:
 
     ``loaded``: tensor names taken from the source; ``reinitialised``: names
     kept at their fresh initialisation, ``reason`` says why (None when all
-    loaded); ``total``: tensors of the network's ``state_dict``.
+    loaded); ``total``: tensors of the network's ``state_dict``; ``generator``:
+    FiLM generator tensors the source does not have (kept fresh).
     """
 
     source: str
@@ -200,6 +206,7 @@ class TransferReport:
     reinitialised: list[str] = field(default_factory=list)
     reason: str | None = None
     total: int = 0
+    generator: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         """One log line: ``init_from SOURCE: loaded N of M tensors[; re-initialised ...]``."""
@@ -207,6 +214,8 @@ class TransferReport:
         if self.reinitialised:
             text += (f"; re-initialised the output block ({self.reason}): "
                      + ", ".join(n.removeprefix("backbone.") for n in self.reinitialised))
+        if self.generator:
+            text += f"; the FiLM generator starts fresh ({len(self.generator)} tensors)"
         return text
 
 
@@ -259,7 +268,8 @@ def transfer_weights(net: nn.Module, source, *, config: Config, in_channels: int
     theirs = ck["model"]
     fitting = {k: v for k, v in theirs.items()
                if k in own and k not in skip and own[k].shape == v.shape}
-    missing = sorted(k for k in own if k not in fitting and k not in skip)
+    fresh = sorted(k for k in own if k.startswith("film.") and k not in fitting)  # FiLM
+    missing = sorted(k for k in own if k not in fitting and k not in skip and k not in fresh)
     if missing:  # same shape yet absent: not the network the config says it is
         raise InvalidArgumentError(f"{what}: the source's weights lack {missing[0]} (or hold "
                                    "it with another shape) although its config describes this "
@@ -267,4 +277,4 @@ def transfer_weights(net: nn.Module, source, *, config: Config, in_channels: int
                                    path=ck.get("path"))
     with torch.no_grad():
         net.load_state_dict(fitting, strict=False)
-    return TransferReport(name, sorted(fitting), sorted(skip), reason, len(own))
+    return TransferReport(name, sorted(fitting), sorted(skip), reason, len(own), fresh)
