@@ -102,6 +102,22 @@ def test_demo_trains_a_unet_that_beats_the_threshold_baseline(demo_run):
     assert seg.label_values() == [0, 1, 2, 3]
 
 
+def test_demo_exports_the_unet_and_int8_keeps_its_dice(demo_run):
+    deploy = json.loads((demo_run / "results.json").read_text())["steps"]["deploy"]
+    rows = deploy["models"]
+    assert set(rows) == {"torch float32", "onnx float32", "onnx int8"}
+    fp32, onnx, int8 = rows["torch float32"], rows["onnx float32"], rows["onnx int8"]
+    # the float32 ONNX file gives the checkpoint's labels; int8 loses little
+    assert onnx["agreement"] > 0.999 and int8["agreement"] > 0.95
+    for tissue, dice in fp32["dice"].items():
+        assert abs(onnx["dice"][tissue] - dice) < 0.002, tissue
+        assert int8["dice"][tissue] > dice - 0.03, tissue
+    assert int8["bytes"] < onnx["bytes"] / 2
+    for rel in deploy["files"].values():
+        assert (demo_run / rel).stat().st_size == rows[
+            "onnx int8" if "int8" in rel else "onnx float32"]["bytes"]
+
+
 def test_demo_ranks_the_heldout_slabs_and_corrects_one_with_scribbles(demo_run):
     loop = json.loads((demo_run / "results.json").read_text())["steps"]["loop"]
     queue = json.loads((demo_run / loop["files"]["queue"]).read_text())

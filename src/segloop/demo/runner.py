@@ -75,6 +75,7 @@ def _steps():
     from segloop.demo import (
         steps_clicks,
         steps_data,
+        steps_deploy,
         steps_dicom,
         steps_learn,
         steps_loop,
@@ -92,6 +93,8 @@ def _steps():
         ("clicks", "Every click counted: the simulated annotator", steps_clicks.step_clicks),
         ("learn", "Deep learning: a 2D U-Net trained, applied and its uncertainty measured",
          steps_learn.step_learn),
+        ("deploy", "On a laptop CPU: the U-Net exported to ONNX and int8",
+         steps_deploy.step_deploy),
         ("loop", "The loop: a pre-annotation queue, then scribbles fine-tune the model (BIFSeg)",
          steps_loop.step_loop),
         ("raters", "Many raters: bias found, consistency and fusion (majority, STAPLE)",
