@@ -61,3 +61,56 @@ def write_phantom_pairs(root: Path, n: int, shape=(64, 64), *, prefix: str = "c"
         write_image(Image((ph.label > 0).astype(np.uint8), kind="label"),
                     root / "labels" / f"{prefix}{i}.png")
     return root
+
+
+def write_bids_contrasts(root: Path, ages: dict, shape=(16, 16), slices: int = 3) -> Path:
+    """A BIDS folder: per subject a ``T1w`` and a ``T2w`` volume, their labels, and ages.
+
+    Each volume is ``slices`` copies of :func:`segloop.data.phantom_2d` of seed
+    ``k`` (the subject's rank; T2w is ``1 - T1w``), its label under
+    ``derivatives/labels``; ``participants.tsv`` gives each subject's ``age``
+    (``ages``: ``{subject: age or "n/a"}``): metadata a FiLM model can read.
+    """
+    import numpy as np
+
+    from segloop.data import phantom_2d
+    from segloop.io import Image, write_image
+
+    root.mkdir(parents=True)
+    (root / "dataset_description.json").write_text('{"Name": "t", "BIDSVersion": "1.8.0"}')
+    (root / "participants.tsv").write_text("participant_id\tage\n" + "".join(
+        f"sub-{s}\t{a}\n" for s, a in ages.items()))
+    for k, sub in enumerate(ages):
+        ph = phantom_2d(shape, seed=k, n_blobs=1, thin_structures=False)
+        image, label = np.stack([ph.image] * slices), np.stack([ph.label > 0] * slices)
+        for contrast, values in (("T1w", image), ("T2w", 1 - image)):
+            write_image(Image(values.astype(np.float32)),
+                        root / f"sub-{sub}" / "anat" / f"sub-{sub}_{contrast}.nii.gz")
+            write_image(Image(label.astype(np.uint8), kind="label"),
+                        root / "derivatives" / "labels" / f"sub-{sub}" / "anat"
+                        / f"sub-{sub}_{contrast}_seg-manual.nii.gz")
+    return root
+
+
+def film_checkpoint(cfg, path: Path, *, seed: int = 0, scale: float = 0.5) -> Path:
+    """A checkpoint of FiLM config ``cfg`` whose generator is far from zero.
+
+    The metadata encoding is learned from ``cfg``'s data
+    (:func:`segloop.learn.data.prepare_data`); the U-Net is seeded by ``seed``
+    and the generator's weights are ``scale`` times standard normal draws, so
+    the metadata change the outputs (a fresh generator starts at zero).
+    """
+    import torch
+
+    from segloop.learn.checkpoint import save_checkpoint
+    from segloop.learn.data import prepare_data
+    from segloop.learn.networks import build_network
+
+    spec = prepare_data(cfg, log=lambda _: None).preprocess["metadata"]
+    torch.manual_seed(seed)
+    net = build_network(cfg, in_channels=1, metadata=spec)
+    with torch.no_grad():
+        for p in net.film.parameters():
+            p.copy_(torch.randn(p.shape) * scale)
+    return save_checkpoint(path, {"config": cfg, "in_channels": 1, "model": net.state_dict(),
+                                  "preprocess": {"metadata": spec}})

@@ -120,10 +120,12 @@ def test_cases_are_slices_evenly_spread_over_those_holding_the_class():
     label[2:9, 3:9, 3:9] = 1  # 36 voxels on slices 2..8
     label[5, 3:9, 3:9] = 2
     image = np.zeros((1, 10, 12, 12), np.float32)
-    vol = Volume("v", "s", image, label, (2.0, 1.0, 0.5), "v.nii", slice_axis=0)
+    meta = np.array([0.0, 1.0, 0.0], np.float32)  # a FiLM model's vector rides along
+    vol = Volume("v", "s", image, label, (2.0, 1.0, 0.5), "v.nii", slice_axis=0, meta=meta)
     picks = cases_of([vol], label=1, slices=3, limit=None, two_d=True)
     assert [c["slice"] for c in picks] == [2, 4, 8]  # of 2, 3, 4, 6, 7, 8 (5: class 2 only)
     assert picks[0]["image"].shape == (1, 12, 12) and picks[0]["spacing"] == (1.0, 0.5)
+    assert all(c["meta"] is meta for c in picks)
     assert [c["slice"] for c in cases_of([vol], label=1, slices=9, limit=2, two_d=True)] == [2, 3]
     whole = cases_of([vol], label=1, slices=3, limit=None, two_d=False)
     assert len(whole) == 1 and whole[0]["slice"] is None and whole[0]["truth"].sum() == 6 * 36

@@ -1,6 +1,7 @@
 """`segloop export` then `segloop predict --model FILE.onnx`: a round trip; errors on one line."""
 
 import numpy as np
+import pytest
 import torch
 
 import segloop.cli.main as cli_main
@@ -67,8 +68,19 @@ def test_export_errors_fail_on_one_line(tmp_path, capsys):
         (["--model", str(ck), "--format", "int8", "--out", str(tmp_path / "m.onnx")],
          "moved: int8 calibration reads the training split: no such dataset folder (give the "
          "dataset folder with --data DIR)"),
+        (["--model", str(tmp_path / "old.onnx"), "--format", "int8", "--out",
+          str(tmp_path / "m.onnx")], "old.onnx: already an exported model: export takes the "
+         "segloop checkpoint it came from"),
+        (["--model", str(ck), "--format", "int8", "--out", str(tmp_path / "m.onnx"),
+          "--calibration", "0"], None),
     ]
     for argv, message in cases:
+        if message is None:  # a usage error (exit 2) naming the option and the value
+            with pytest.raises(SystemExit) as info:
+                cli_main.main(["export", *argv])
+            assert info.value.code == 2
+            assert "--calibration: expected an integer >= 1, got 0" in capsys.readouterr().err
+            continue
         assert cli_main.main(["export", *argv]) == 1, argv
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, err

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from geometry_helpers import ORIGIN, SPACING, rotation
 from torch import nn
 
 from segloop.errors import CorruptFileError, InvalidArgumentError
@@ -17,15 +18,6 @@ from segloop.learn.checkpoint import load_checkpoint, save_checkpoint
 from segloop.learn.config import load_config
 from segloop.learn.networks import Segmenter, build_network
 from segloop.learn.predict import Predictor, load_model
-
-SPACING = (4.0, 0.8, 0.8)
-ORIGIN = (-12.5, 30.25, 7.0)
-
-
-def rotation(deg):
-    a = np.deg2rad(deg)
-    rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
-    return rz @ np.diag([1.0, -1.0, 1.0])  # rotated and flipped
 
 
 def threshold_predictor(cfg, level):
@@ -162,3 +154,21 @@ def test_one_checkpoint_predicts_both_stages(tmp_path):
     del ck["cascade_locate"]
     with pytest.raises(CorruptFileError, match="without its locating model"):
         load_cascade(ck, source="cascade.pt")
+
+
+def test_strategies_other_than_random_refuse_a_cascade_before_any_work(tmp_path):
+    from segloop.io import write_image
+    from segloop.learn.queue import preannotate
+    from segloop.learn.strategies import check_strategy
+
+    model = cascade()
+    assert check_strategy("random", model) == "random"
+    write_image(scan(), tmp_path / "in" / "scan.nii.gz")
+    for strategy in ("entropy", "tta", "coreset"):
+        with pytest.raises(InvalidArgumentError, match=f"strategy {strategy}: scores a "
+                           "network's outputs on its pre-processed grid; the model is a "
+                           r"cascade, which segments whole images only \(strategy random"):
+            preannotate(model, tmp_path / "in", tmp_path / "queue", strategy=strategy, log=None)
+    assert not (tmp_path / "queue").exists()  # refused before predicting anything
+    queue = preannotate(model, tmp_path / "in", tmp_path / "queue", strategy="random", log=None)
+    assert [item.id for item in queue.items] == ["scan.nii.gz"]

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from geometry_helpers import ORIGIN, SPACING, rotation
 
 from segloop.errors import InvalidArgumentError
 from segloop.io import Image, resample
@@ -13,15 +14,6 @@ from segloop.learn.cascade_crop import (
     per_axis,
     region_box,
 )
-
-SPACING = (4.0, 0.8, 0.8)
-ORIGIN = (-12.5, 30.25, 7.0)
-
-
-def rotation(deg):
-    a = np.deg2rad(deg)
-    rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
-    return rz @ np.diag([1.0, -1.0, 1.0])  # rotated and flipped
 
 
 def volume(shape=(6, 40, 50)):

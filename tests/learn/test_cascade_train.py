@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import yaml
+from geometry_helpers import ORIGIN, SPACING
 
 from segloop.cli.main import main
 from segloop.errors import InvalidArgumentError
@@ -17,8 +18,6 @@ from segloop.learn.config import ConfigError, load_config
 from segloop.learn.predict import load_model
 from segloop.learn.train import train
 
-SPACING = (4.0, 0.8, 0.8)
-ORIGIN = (-12.5, 30.25, 7.0)
 DIRECTION = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
 
 

@@ -177,6 +177,10 @@ def test_checkpoint_round_trip_keeps_the_encoding(tmp_path):
     other = build_spec(cfg.model.film, {"a": {"contrast": "x"}})  # 1 category: other shapes
     with pytest.raises(CorruptFileError, match="weights do not fit"):
         restore_network({**ck, "preprocess": {"metadata": other}})
+    damaged = {**SPEC, "fields": [{"name": "contrast", "kind": "categorical"}]}
+    with pytest.raises(CorruptFileError, match="f.pt: the metadata encoding does not fit "
+                                               r"\(not a metadata spec"):
+        restore_network({**ck, "preprocess": {"metadata": damaged}})
 
 
 def test_init_from_a_plain_checkpoint_loads_the_whole_unet(tmp_path):

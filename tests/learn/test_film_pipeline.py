@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
+from conftest import film_checkpoint, write_bids_contrasts
 from segloop.cli.main import main
 from segloop.data import phantom_2d
 from segloop.errors import DatasetError
@@ -86,25 +86,8 @@ def test_film_data_carry_their_contrast_vectors(rgb, tmp_path):
             {"name": "contrast", "categories": ["x", "y"]}]}), log=lambda _: None)
 
 
-def _bids(root: Path, ages: dict) -> Path:
-    root.mkdir(parents=True)
-    (root / "dataset_description.json").write_text('{"Name": "t", "BIDSVersion": "1.8.0"}')
-    (root / "participants.tsv").write_text("participant_id\tage\n" + "".join(
-        f"sub-{s}\t{a}\n" for s, a in ages.items()))
-    for k, sub in enumerate(ages):
-        ph = phantom_2d((16, 16), seed=k, n_blobs=1, thin_structures=False)
-        image, label = np.stack([ph.image] * 3), np.stack([ph.label > 0] * 3)  # 3 slices
-        for contrast, values in (("T1w", image), ("T2w", 1 - image)):
-            write_image(Image(values.astype(np.float32)),
-                        root / f"sub-{sub}" / "anat" / f"sub-{sub}_{contrast}.nii.gz")
-            write_image(Image(label.astype(np.uint8), kind="label"),
-                        root / "derivatives" / "labels" / f"sub-{sub}" / "anat"
-                        / f"sub-{sub}_{contrast}_seg-manual.nii.gz")
-    return root
-
-
 def test_bids_contrasts_and_participants_columns_are_metadata(tmp_path):
-    root = _bids(tmp_path / "bids", {"01": 30, "02": 50, "03": "n/a"})
+    root = write_bids_contrasts(tmp_path / "bids", {"01": 30, "02": 50, "03": "n/a"})
     raw = {"data": {"path": str(root), "split": {"test": 1, "val": 0}},
            "model": {**TINY, "film": {"fields": ["contrast", {"name": "age",
                                                              "kind": "numeric"}]}},
@@ -146,15 +129,7 @@ def test_film_trains_checkpoints_and_predicts_with_metadata(rgb, tmp_path):
 
 def _perturbed_checkpoint(rgb: Path, path: Path) -> Path:
     """A FiLM checkpoint whose generator is far from zero (metadata changes outputs)."""
-    cfg = _config(rgb, path.parent / "unused")
-    spec = prepare_data(cfg, log=lambda _: None).preprocess["metadata"]
-    torch.manual_seed(0)
-    net = build_network(cfg, in_channels=1, metadata=spec)
-    with torch.no_grad():
-        for p in net.film.parameters():
-            p.copy_(torch.randn(p.shape) * 0.5)
-    return save_checkpoint(path, {"config": cfg, "in_channels": 1, "model": net.state_dict(),
-                                  "preprocess": {"metadata": spec}})
+    return film_checkpoint(_config(rgb, path.parent / "unused"), path)
 
 
 def test_predict_cli_takes_metadata_per_input_and_per_case(rgb, tmp_path, capsys):
@@ -225,3 +200,39 @@ def test_predict_names_split_channels_when_given_the_multi_channel_file(rgb, tmp
                  "--output", str(tmp_path / "out"), "--meta", "contrast=a"]) == 1
     err = " ".join(capsys.readouterr().err.split())
     assert "has 3 channels; the model (film.pt) takes 1 (data.split_channels: one of a, b, c" in err
+
+
+def test_preannotate_conditions_each_case_on_its_own_metadata(tmp_path):
+    from segloop.io import open_dataset
+    from segloop.learn.data import Volume
+    from segloop.learn.queue import preannotate
+    from segloop.learn.strategies import rank
+
+    root = write_bids_contrasts(tmp_path / "bids", {"01": 30, "02": 50, "03": 70})
+    cfg = load_config({"data": {"path": str(root), "split": {"test": 1, "val": 0}},
+                       "model": {**TINY, "film": {"fields": ["contrast", {
+                           "name": "age", "kind": "numeric"}]}},
+                       "output": {"dir": str(tmp_path / "run")}})
+    predictor = load_model(film_checkpoint(cfg, tmp_path / "film.pt"), device="cpu")
+    case = {c.id: c for c in open_dataset(root).cases}["sub-02_T2w"]
+    image = case.read_image()
+    values = predictor.case_meta(case)  # participants.tsv gives the age, BIDS the contrast
+    assert values["contrast"] == "T2w" and float(values["age"]) == 50
+    own = predictor.meta_vector(image)  # the file name alone: no age
+    full = predictor.meta_vector(image, values)
+    assert own[-1] == 1 and full[-1] == 0 and own[:3].tolist() == full[:3].tolist()
+    # a value given as None is no value: the image's own (its contrast) stands
+    assert predictor.meta_vector(image, {"contrast": None, "age": 50}).tolist() == full.tolist()
+    queue = preannotate(predictor, root, tmp_path / "queue", log=None)
+    label = read_image(tmp_path / "queue" / "predictions" / "sub-02_T2w_seg.nii.gz").array
+    np.testing.assert_array_equal(label, predictor.predict(image, meta=values).label.array)
+    array, info = predictor.prepare(image)
+
+    def entropy(meta):
+        volume = Volume(case.id, "", array, None, (1.0, 1.0, 1.0), "", info.get("slice_axis"),
+                        info, meta=meta)
+        return rank("entropy", [volume], predictor)[0][1]
+
+    score = next(item.score for item in queue.items if item.id == case.id)
+    assert score == pytest.approx(entropy(full), abs=1e-6)
+    assert abs(score - entropy(own)) > 1e-4  # what it scored without the case's age

@@ -288,3 +288,67 @@ def test_bad_models_and_images_are_refused(poor_model, dim_disk):
         FinetuneSession(poor_model, image, steps=1.5)
     with pytest.raises(InvalidArgumentError, match=r"outputs must have shape \(2, 48, 48\)"):
         FinetuneSession(poor_model, image, outputs=np.zeros((3, 48, 48)))
+
+
+def _film_model():
+    """A FiLM U-Net on ``contrast`` (a, b) whose generator is far from zero."""
+    from segloop.learn.metadata import build_spec
+
+    cfg = load_config({"data": {"path": "x"}, "model": {
+        "channels": [8, 16], "num_res_units": 0, "film": {"fields": ["contrast"], "drop": 0}}})
+    spec = build_spec(cfg.model.film, {"1": {"contrast": "a"}, "2": {"contrast": "b"}})
+    torch.manual_seed(0)
+    net = build_network(cfg, in_channels=1, metadata=spec)
+    with torch.no_grad():
+        for p in net.film.parameters():
+            p.copy_(torch.randn(p.shape) * 0.5)
+    return ArrayPredictor(net.eval(), cfg, in_channels=1, device="cpu")
+
+
+def test_a_film_model_is_conditioned_on_the_image_metadata(dim_disk, tmp_path):
+    truth, image = dim_disk
+    model = _film_model()
+    given = FinetuneSession(model, image, steps=2, meta={"contrast": "b"})
+    expected = model.infer(image, tta=False, meta={"contrast": "b"})[1]
+    np.testing.assert_allclose(given.probability, expected, atol=1e-6)
+    missing = FinetuneSession(model, image, steps=2).probability  # the documented fallback
+    assert np.abs(missing - given.probability).max() > 0.01
+    generator = model.network.film.net[0].weight.detach().clone()  # columns: a, b, missing
+    _scribbled(given, truth).update()
+    tuned = given.network.film.net[0].weight.detach()
+    assert not torch.equal(tuned[:, 1], generator[:, 1])  # trained with contrast b bound
+    assert torch.equal(tuned[:, 0], generator[:, 0]) and torch.equal(tuned[:, 2], generator[:, 2])
+    reloaded = load_model(given.save(tmp_path / "tuned.pt"), device="cpu")  # with its encoding
+    probs = reloaded.infer(image, tta=False, meta={"contrast": "b"})
+    np.testing.assert_allclose(probs[1], given.probability, atol=1e-5)
+
+
+def test_cascades_and_exported_models_cannot_be_fine_tuned(poor_model, dim_disk):
+    from onnx import TensorProto, helper
+
+    from segloop.learn.cascade import CascadePredictor
+    from segloop.learn.onnx_model import OnnxPredictor, OnnxSegmenter, ort_session
+    from segloop.learn.predict import Predictor
+
+    _, image = dim_disk
+    segment = load_config({"data": {"path": "x"}, "model": {"channels": [8, 16]},
+                           "cascade": {"locate": "stage1.pt"}})
+    cascade = CascadePredictor(Predictor(poor_model.network, poor_model.config, in_channels=1),
+                               Predictor(poor_model.network, segment, in_channels=1),
+                               source="cascade.pt")
+    with pytest.raises(InvalidArgumentError, match="cascade.pt: .*this model is a cascade"):
+        FinetuneSession(cascade, image)
+    graph = helper.make_graph(  # logits: background 0, foreground the image
+        [helper.make_node("Mul", ["image", "zero"], ["background"]),
+         helper.make_node("Concat", ["background", "image"], ["logits"], axis=1)], "g",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["b", 1, "h", "w"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["b", 2, "h", "w"])],
+        [helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    network = OnnxSegmenter(ort_session(model.SerializeToString()), activation="softmax")
+    exported = OnnxPredictor(network, poor_model.config, in_channels=1, device="cpu",
+                             source="model.onnx")
+    assert exported.infer(image, tta=False).shape == (2, 48, 48)  # it predicts
+    with pytest.raises(InvalidArgumentError, match="model.onnx: the model has no trainable "
+                                                   "weights"):
+        FinetuneSession(exported, image)

@@ -7,6 +7,7 @@ the predictors built here.)
 import numpy as np
 import pytest
 import torch
+from geometry_helpers import rotation
 from torch import nn
 
 from conftest import needs_shared, shared
@@ -48,12 +49,6 @@ def unet_checkpoint(path, cfg, in_channels=1, seed=0):
     net = build_network(cfg, in_channels=in_channels)
     return save_checkpoint(path, {"config": cfg, "in_channels": in_channels,
                                   "model": net.state_dict()})
-
-
-def rotation(deg):
-    a = np.deg2rad(deg)
-    rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
-    return rz @ np.diag([1.0, -1.0, 1.0])  # rotated and flipped
 
 
 def blob_volume(shape=(5, 24, 30)):

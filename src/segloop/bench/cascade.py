@@ -38,9 +38,10 @@ import numpy as np
 
 from segloop.bench.plots import save_figure
 from segloop.bench.report import bench_report
+from segloop.bench.runs import mean_of, run_config
 from segloop.errors import InvalidArgumentError
 from segloop.learn.cascade_data import locate_config, split_cases
-from segloop.learn.config import Config, load_config, to_dict
+from segloop.learn.config import Config, load_config
 from segloop.learn.data import contrast_sources, read_volume
 from segloop.learn.optim import deterministic_runtime
 from segloop.learn.predict import load_model
@@ -61,12 +62,8 @@ def single_config(cfg: Config) -> Config:
     >>> one.cascade, one.output.dir, one.training.resume
     (None, 'runs/c/single', False)
     """
-    d = to_dict(cfg)
-    d.pop("cascade", None)
-    d["output"]["dir"] = str(Path(cfg.output.dir) / "single")
-    d["data"]["cache_dir"] = None
-    d["training"]["resume"] = False
-    return load_config(d)
+    return run_config(cfg, Path(cfg.output.dir) / "single", data={"cache_dir": None},
+                      cascade=None)
 
 
 def _timed(predictor, images, tta):
@@ -107,11 +104,6 @@ def _compare(single, cascade, cases, cfg: Config, log) -> list[dict]:
             f"{row['seconds_cascade']:.3f}")
         rows.append(row)
     return rows
-
-
-def _mean(values):
-    values = [v for v in values if v is not None]
-    return float(np.mean(values)) if values else None
 
 
 def run_cascade_bench(cfg: Config, *, args: dict | None = None, log=print) -> dict:
@@ -158,17 +150,17 @@ def run_cascade_bench(cfg: Config, *, args: dict | None = None, log=print) -> di
     info = cascade_result.get("cascade", {})
     locate_seconds = info.get("seconds") or 0.0
     row = {"dataset": Path(cfg.data.path).name,
-           "dice_single": _mean(r["dice_single"] for r in rows),
-           "dice_cascade": _mean(r["dice_cascade"] for r in rows),
+           "dice_single": mean_of(r["dice_single"] for r in rows),
+           "dice_cascade": mean_of(r["dice_cascade"] for r in rows),
            "seconds_single": float(np.median([r["seconds_single"] for r in rows])),
            "seconds_cascade": float(np.median([r["seconds_cascade"] for r in rows]))}
     row["speedup"] = row["seconds_single"] / max(row["seconds_cascade"], 1e-12)
-    row |= {f"per_class_{name}": {c: _mean(r[f"per_class_{name}"][c] for r in rows)
+    row |= {f"per_class_{name}": {c: mean_of(r[f"per_class_{name}"][c] for r in rows)
                                   for c in cfg.data.classes} for name in ("single", "cascade")}
     row |= {"train_seconds_single": single_result["seconds"],
             "train_seconds_cascade": locate_seconds + cascade_result["seconds"],
             "train_seconds_locate": locate_seconds, "locate_dice": info.get("dice"),
-            "crop_fraction": _mean(r["crop_fraction"] for r in rows),
+            "crop_fraction": mean_of(r["crop_fraction"] for r in rows),
             "fallbacks": sum(r["box"] is None for r in rows), "test_cases": len(rows),
             "classes": list(cfg.data.classes), "locate": info.get("path"),
             "margin_mm": cfg.cascade.margin_mm}

@@ -54,8 +54,9 @@ import numpy as np
 
 from segloop.bench.plots import save_figure
 from segloop.bench.report import bench_report
+from segloop.bench.runs import fmt, mean_of, run_config
 from segloop.errors import InvalidArgumentError
-from segloop.learn.config import Config, load_config, to_dict
+from segloop.learn.config import Config, to_dict
 from segloop.learn.data import PreparedData, prepare_data
 from segloop.learn.metadata import MetadataEncoder
 from segloop.learn.predict import load_model
@@ -66,21 +67,6 @@ __all__ = ["SCORED", "per_value", "pooled_dice", "run_film_bench", "write_plot"]
 
 #: What is scored: the two trained models, and the FiLM model with the metadata hidden.
 SCORED = ("plain", "film", "film_no_metadata")
-
-
-def _variant(cfg: Config, out: Path, *, film: bool) -> Config:
-    d = to_dict(cfg)
-    d["training"]["resume"] = False
-    d["output"]["dir"] = str(out)
-    d["data"]["cache_dir"] = cfg.data.cache_dir or str(Path(cfg.output.dir) / "cache")
-    if not film:
-        d["model"]["film"] = None
-    return load_config(d)
-
-
-def _mean(values):
-    values = [v for v in values if v is not None]
-    return float(np.mean(values)) if values else None
 
 
 def pooled_dice(voxels) -> float | None:
@@ -114,7 +100,7 @@ def per_value(rows: list[dict], field: str) -> dict:
         group = [r for r in rows if key(r) == value]
         out[value] = {"n": len(group)}
         for name in SCORED:
-            out[value][f"dice_{name}"] = _mean(r.get(f"dice_{name}") for r in group)
+            out[value][f"dice_{name}"] = mean_of(r.get(f"dice_{name}") for r in group)
         for name in SCORED:
             out[value][f"pooled_{name}"] = pooled_dice(r.get(f"voxels_{name}") for r in group)
     return out
@@ -162,8 +148,9 @@ def run_film_bench(cfg: Config, *, args: dict | None = None, log=print) -> dict:
         raise InvalidArgumentError("the config has no model.film: nothing to compare (add "
                                    "model.film.fields, e.g. [contrast])")
     base = Path(cfg.output.dir)
-    configs = {"film": _variant(cfg, base / "film", film=True),
-               "plain": _variant(cfg, base / "plain", film=False)}
+    shared = {"cache_dir": cfg.data.cache_dir or str(base / "cache")}  # read once for both
+    configs = {"film": run_config(cfg, base / "film", data=shared),
+               "plain": run_config(cfg, base / "plain", data=shared, model={"film": None})}
     data = prepare_data(configs["film"], log=log)
     if not data.test:
         raise InvalidArgumentError("no test cases (data.split.test): nothing to score",
@@ -194,7 +181,7 @@ def run_film_bench(cfg: Config, *, args: dict | None = None, log=print) -> dict:
         row |= {f"voxels_{n}": scores[n][v.id]["voxels"] for n in SCORED}
         cases.append(row)
     row = {"dataset": dataset,
-           **{f"dice_{n}": _mean(c[f"dice_{n}"] for c in cases) for n in SCORED},
+           **{f"dice_{n}": mean_of(c[f"dice_{n}"] for c in cases) for n in SCORED},
            **{f"pooled_{n}": pooled_dice(c[f"voxels_{n}"] for c in cases) for n in SCORED},
            "seconds_plain": metrics["plain"].get("seconds"),
            "seconds_film": metrics["film"].get("seconds"),
@@ -208,9 +195,9 @@ def run_film_bench(cfg: Config, *, args: dict | None = None, log=print) -> dict:
     for f in encoder.spec["fields"]:
         if f["kind"] == "categorical":
             row[f"per_{f['name']}"] = per_value(cases, f["name"])
-    log(f"film: test dice {_fmt(row['dice_film'])} vs {_fmt(row['dice_plain'])} plain (gain "
-        f"{_fmt(row['gain'], '+.4f')}; {_fmt(row['dice_film_no_metadata'])} with the metadata "
-        f"hidden); pooled {_fmt(row['pooled_film'])} vs {_fmt(row['pooled_plain'])}")
+    log(f"film: test dice {fmt(row['dice_film'])} vs {fmt(row['dice_plain'])} plain (gain "
+        f"{fmt(row['gain'], '+.4f')}; {fmt(row['dice_film_no_metadata'])} with the metadata "
+        f"hidden); pooled {fmt(row['pooled_film'])} vs {fmt(row['pooled_plain'])}")
     notes = [f"the same {len(data.train)} training cases, split, seed and budget for both "
              "models; Dice on the test cases' native grids (dice_*: mean per case; pooled_*: "
              "over the voxels of all the test cases)",
@@ -219,10 +206,6 @@ def run_film_bench(cfg: Config, *, args: dict | None = None, log=print) -> dict:
     report_args = {**(args or {}), "resolved": to_dict(cfg),
                    "metadata_spec": data.preprocess["metadata"]}
     return bench_report("film", args=report_args, summary=[row], cases=cases, notes=notes)
-
-
-def _fmt(value, spec: str = ".4f") -> str:
-    return "n/a" if value is None else format(value, spec)
 
 
 def write_plot(report: dict, path) -> Path:

@@ -72,7 +72,7 @@ def cases_of(volumes, *, label: int, slices: int, limit: int | None, two_d: bool
     """The cases holding class ``label`` (see the module docstring), as dicts.
 
     Keys: ``case`` (volume id), ``slice`` (index or None), ``image`` ``(C, *sp)``,
-    ``truth`` (bool), ``spacing``.
+    ``truth`` (bool), ``spacing``, ``meta`` (the volume's metadata vector: FiLM models).
     """
     out = []
     for vol in volumes:
@@ -85,10 +85,11 @@ def cases_of(volumes, *, label: int, slices: int, limit: int | None, two_d: bool
                                    .round().astype(int))] if len(have) else []
             spacing = tuple(s for a, s in enumerate(vol.spacing) if a != ax)
             out += [{"case": vol.id, "slice": int(k), "image": np.take(vol.image, k, axis=1 + ax),
-                     "truth": np.take(truth, k, axis=ax), "spacing": spacing} for k in picks]
+                     "truth": np.take(truth, k, axis=ax), "spacing": spacing,
+                     "meta": getattr(vol, "meta", None)} for k in picks]
         elif truth.sum() >= MIN_AREA:
             out.append({"case": vol.id, "slice": None, "image": vol.image, "truth": truth,
-                        "spacing": tuple(vol.spacing)})
+                        "spacing": tuple(vol.spacing), "meta": getattr(vol, "meta", None)})
         if limit is not None and len(out) >= limit:
             return out[:limit]
     return out
@@ -225,8 +226,9 @@ def run_finetune_bench(cfg: Config, model: str, *, scribbles: int = 5, limit: in
         log(f"{dataset}: {len(items)} test case(s) from {len(data.test)} test volume(s)")
         for item in items:
             image, truth, sp, k = item["image"], item["truth"], item["spacing"], item["slice"]
-            outputs = predictor.infer(image, tta=options.get("tta", False))
-            kw = {"label": label, "spacing": sp, "outputs": outputs, **options}
+            outputs = predictor.infer(image, tta=options.get("tta", False), meta=item["meta"])
+            kw = {"label": label, "spacing": sp, "outputs": outputs, "meta": item["meta"],
+                  **options}
             initial = _dice(predictor.to_label(outputs) == label, truth)
             row = {"dataset": dataset, "case": item["case"], "slice": k, "dice_initial": initial}
             for method in methods:

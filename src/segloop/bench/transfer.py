@@ -7,8 +7,9 @@ when only N images of this one are labelled?":
    (``--source-config``) trained first with :func:`segloop.learn.train.train`.
    A finished source run is reused: when ``OUTPUT_DIR/best.pt`` and
    ``metrics.json`` of the source config exist and the checkpoint's config is
-   that config (``training.resume``, ``threads``, ``num_workers``, ``device``
-   and ``output.tensorboard`` aside), nothing is trained again. A source of
+   that config (the run-only settings of
+   :data:`segloop.learn.resume.RUN_ONLY` aside: threads, device, cache...),
+   nothing is trained again. A source of
    another shape (dims, input channels, widths...) is refused before any
    training (:func:`segloop.learn.transfer.check_transfer`).
 2. **the target**: its config's data are read once
@@ -50,18 +51,17 @@ import numpy as np
 
 from segloop.bench.plots import save_figure
 from segloop.bench.report import bench_report
+from segloop.bench.runs import fmt, mean_of, run_config
 from segloop.errors import InvalidArgumentError
 from segloop.learn.checkpoint import load_checkpoint
 from segloop.learn.config import Config, load_config, to_dict
 from segloop.learn.data import PreparedData, prepare_data
+from segloop.learn.resume import what_learns
 from segloop.learn.train import train
 from segloop.learn.transfer import check_transfer
 
 __all__ = ["resolve_source", "run_transfer_bench", "subsets", "write_plot"]
 
-#: Settings that do not change what a source run learns (ignored when reusing it).
-_RUN_ONLY = (("training", "resume"), ("training", "threads"), ("training", "num_workers"),
-             ("training", "device"), ("output", "tensorboard"))
 
 
 def subsets(ids: list[str], n: int, *, seeds: int, seed: int) -> list[list[str]]:
@@ -71,13 +71,6 @@ def subsets(ids: list[str], n: int, *, seeds: int, seed: int) -> list[list[str]]
         rng = np.random.default_rng((seed, s))
         picks.append([ids[i] for i in sorted(rng.choice(len(ids), size=n, replace=False))])
     return picks
-
-
-def _what_learns(cfg: Config) -> dict:
-    d = to_dict(cfg)
-    for section, key in _RUN_ONLY:
-        d[section].pop(key, None)
-    return d
 
 
 def resolve_source(*, checkpoint=None, config: Config | None = None,
@@ -107,7 +100,7 @@ def resolve_source(*, checkpoint=None, config: Config | None = None,
         out = Path(config.output.dir)
         path, metrics = out / "best.pt", out / "metrics.json"
         done = path.is_file() and metrics.is_file()
-        if done and _what_learns(load_checkpoint(path)["config"]) == _what_learns(config):
+        if done and what_learns(load_checkpoint(path)["config"]) == what_learns(config):
             log(f"source: reusing {path} (finished run of the same config)")
         else:
             log(f"source: training {config.data.path} -> {out}")
@@ -122,20 +115,8 @@ def resolve_source(*, checkpoint=None, config: Config | None = None,
 
 def _variant_config(cfg: Config, out: Path, seed: int, init_from: str | None,
                     freeze: bool) -> Config:
-    d = to_dict(cfg)
-    d["training"].update(resume=False, seed=cfg.training.seed + seed, init_from=init_from,
-                         freeze_encoder=freeze)
-    d["output"]["dir"] = str(out)
-    return load_config(d)
-
-
-def _fmt(value, spec: str = ".4f") -> str:
-    return "n/a" if value is None else format(value, spec)
-
-
-def _mean(values):
-    values = [v for v in values if v is not None]
-    return float(np.mean(values)) if values else None
+    return run_config(cfg, out, training={"seed": cfg.training.seed + seed,
+                                          "init_from": init_from, "freeze_encoder": freeze})
 
 
 def run_transfer_bench(cfg: Config, *, source=None, source_config: Config | None = None,
@@ -220,8 +201,8 @@ def run_transfer_bench(cfg: Config, *, source=None, source_config: Config | None
     summary = [_row(cases, name, frozen, dataset, train_images, seeds, src)
                for name, _, frozen in variants[1:]]
     for row in summary:
-        log(f"{row['variant']}: test dice {_fmt(row['dice_transfer'])} vs "
-            f"{_fmt(row['dice_scratch'])} from scratch (gain {_fmt(row['gain'], '+.4f')}; "
+        log(f"{row['variant']}: test dice {fmt(row['dice_transfer'])} vs "
+            f"{fmt(row['dice_scratch'])} from scratch (gain {fmt(row['gain'], '+.4f')}; "
             f"wins {row['wins']} of {seeds} seeds) with {train_images} training images")
     notes = [f"training images are cases of the training split ({len(data.train)} there); "
              f"the same {train_images} per seed for every variant",
@@ -238,13 +219,13 @@ def _row(cases, variant, frozen, dataset, n, seeds, src) -> dict:
     moved = [c["dice"] for c in cases if c["variant"] == variant]
     pairs = [(a, b) for a, b in zip(scratch, moved, strict=True) if None not in (a, b)]
     ck_cfg = src["checkpoint"]["config"]
-    return {"dataset": dataset, "train_images": n, "dice_scratch": _mean(scratch),
-            "dice_transfer": _mean(moved),
-            "seconds_scratch": _mean(c["seconds"] for c in cases if c["variant"] == "scratch"),
-            "seconds_transfer": _mean(c["seconds"] for c in cases if c["variant"] == variant),
+    return {"dataset": dataset, "train_images": n, "dice_scratch": mean_of(scratch),
+            "dice_transfer": mean_of(moved),
+            "seconds_scratch": mean_of(c["seconds"] for c in cases if c["variant"] == "scratch"),
+            "seconds_transfer": mean_of(c["seconds"] for c in cases if c["variant"] == variant),
             "variant": variant, "freeze_encoder": frozen, "seeds": seeds,
             "dice_scratch_per_seed": scratch, "dice_transfer_per_seed": moved,
-            "gain": _mean(b - a for a, b in pairs), "wins": sum(b > a for a, b in pairs),
+            "gain": mean_of(b - a for a, b in pairs), "wins": sum(b > a for a, b in pairs),
             "source": src["path"], "source_dataset": Path(ck_cfg.data.path).name,
             "source_classes": list(ck_cfg.data.classes), "source_dice": src["dice"],
             "source_seconds": src["seconds"]}

@@ -6,7 +6,8 @@ import argparse
 
 from segloop.io.files import write_json
 
-__all__ = ["add_read_options", "parse_series", "read_options", "write_json"]
+__all__ = ["add_read_options", "int_at_least", "parse_series", "read_options",
+           "write_json"]
 
 
 def parse_series(value: str | None):
@@ -14,6 +15,30 @@ def parse_series(value: str | None):
     if value is None:
         return None
     return int(value) if value.isdigit() else value
+
+
+def int_at_least(minimum: int):
+    """An argparse ``type``: an integer ``>= minimum`` (else a usage error saying so).
+
+    Examples
+    --------
+    >>> int_at_least(1)("3")
+    3
+    >>> int_at_least(0)("-1")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: expected an integer >= 0, got -1
+    """
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
 
 
 def add_read_options(parser: argparse.ArgumentParser) -> None:

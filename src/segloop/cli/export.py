@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from segloop.cli._common import int_at_least
 from segloop.errors import InvalidArgumentError
 
 __all__ = ["register", "run"]
@@ -38,16 +39,6 @@ existing --out is an error unless --overwrite (the old file is kept as
 OUT.~N~). See docs/quantize.md for speed and accuracy."""
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
-
-
 def register(subparsers) -> argparse.ArgumentParser:
     """Add the ``export`` sub-command."""
     p = subparsers.add_parser("export", help="export a checkpoint as an ONNX model (float32 "
@@ -58,7 +49,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="onnx: float32 graph; int8: post-training quantization")
     p.add_argument("--out", required=True, type=Path, metavar="FILE",
                    help="the .onnx file to write")
-    p.add_argument("--calibration", type=_positive, default=16, metavar="N",
+    p.add_argument("--calibration", type=int_at_least(1), default=16, metavar="N",
                    help="int8: calibration samples of the training split (default 16)")
     p.add_argument("--data", type=Path, default=None, metavar="DIR",
                    help="int8: the dataset folder (default: the checkpoint's data.path)")

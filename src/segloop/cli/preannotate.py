@@ -25,7 +25,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from segloop.cli._common import add_read_options, read_options
+from segloop.cli._common import add_read_options, int_at_least, read_options
 from segloop.errors import InvalidArgumentError
 
 __all__ = ["format_queue", "register", "run"]
@@ -44,16 +44,6 @@ are already labelled (coreset picks images unlike them). Existing outputs are
 an error unless --overwrite (old files are kept as NAME.~N~)."""
 
 
-def _int(text: str, minimum: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < minimum:
-        raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
-    return value
-
-
 def register(subparsers) -> argparse.ArgumentParser:
     """Add the ``preannotate`` sub-command."""
     p = subparsers.add_parser(
@@ -69,12 +59,12 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="folder for predictions/, queue.json and queue.csv (created)")
     p.add_argument("--strategy", default="entropy", metavar="S",
                    help="random, entropy (default), mc_dropout, tta or coreset")
-    p.add_argument("--seed", type=lambda t: _int(t, 0), default=0, metavar="N",
+    p.add_argument("--seed", type=int_at_least(0), default=0, metavar="N",
                    help="seed of the strategy (random order, dropout masks, first core-set "
                    "pick; default 0)")
     p.add_argument("--labelled", type=Path, default=None, metavar="DIR|FILE",
                    help="images already labelled (a folder, dataset or file), for coreset")
-    p.add_argument("--top", type=lambda t: _int(t, 0), default=10, metavar="N",
+    p.add_argument("--top", type=int_at_least(0), default=10, metavar="N",
                    help="queue rows to print (default 10; 0: none)")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None,
                    help="default: CUDA when present (and the config allows it), else CPU")

@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from segloop.cli._common import add_read_options, read_options
+from segloop.cli._common import add_read_options, int_at_least, read_options
 from segloop.errors import InvalidArgumentError
 
 __all__ = ["register", "run"]
@@ -56,16 +56,6 @@ contrast); --meta overrides them. A field without a value is encoded as
 missing (or refused: model.film.on_missing: error)."""
 
 
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
 def _key_value(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
@@ -90,7 +80,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="test-time augmentation: average the flipped passes "
                    "(default: the config's inference.tta)")
-    p.add_argument("--mc", type=_non_negative, default=0, metavar="N",
+    p.add_argument("--mc", type=int_at_least(0), default=0, metavar="N",
                    help="MC-dropout passes for the uncertainty (implies --uncertainty)")
     p.add_argument("--uncertainty", action="store_true",
                    help="write entropy and variance maps and uncertainty.json")

@@ -40,7 +40,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--model", type=Path, default=None, metavar="CKPT",
-                   help="a checkpoint of segloop train for pre-annotation and fine-tuning")
+                   help="a checkpoint of segloop train for pre-annotation and fine-tuning "
+                   "(or a model of segloop export, .onnx: no fine-tuning)")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     p.set_defaults(func=run)
     return p

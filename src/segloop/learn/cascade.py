@@ -112,6 +112,8 @@ class CascadePredictor(Predictor):
         The cascade's checkpoint (named in errors).
     """
 
+    takes_arrays = False  #: :meth:`infer` and :meth:`samples` are refused (whole images only)
+
     def __init__(self, locate: Predictor, segment: Predictor, *, source: str | None = None):
         if segment.config.cascade is None:
             raise InvalidArgumentError("the segmenting model's config has no cascade section")

@@ -46,6 +46,7 @@ import numpy as np
 
 from segloop.errors import InvalidArgumentError
 from segloop.io import Image
+from segloop.tools._label_edit import bounding_box
 
 __all__ = ["box_shape", "crop_image", "expand_box", "paste_array", "paste_image", "per_axis",
            "region_box"]
@@ -59,10 +60,8 @@ def region_box(mask) -> list[list[int]] | None:
     >>> region_box(np.array([[0, 0, 0], [0, 1, 1]])), region_box(np.zeros((2, 2)))
     ([[1, 2], [1, 3]], None)
     """
-    found = np.argwhere(np.asarray(mask) != 0)
-    if not len(found):
-        return None
-    return [[int(a), int(b) + 1] for a, b in zip(found.min(0), found.max(0), strict=True)]
+    box = bounding_box(np.asarray(mask) != 0)  # the editing tools' box, as [lo, hi] pairs
+    return None if box is None else [[s.start, s.stop] for s in box]
 
 
 def box_shape(box) -> tuple[int, ...]:

@@ -36,25 +36,14 @@ from segloop.errors import InvalidArgumentError
 from segloop.learn.cascade import CascadePredictor, embedded_locate, region_classes
 from segloop.learn.cascade_data import CascadeData, locate_config, prepare_cascade_data
 from segloop.learn.checkpoint import load_checkpoint, restore_network
-from segloop.learn.config import Config, load_config, to_dict
+from segloop.learn.config import Config, load_config
 from segloop.learn.data import contrast_sources, read_volume
 from segloop.learn.optim import deterministic_runtime
 from segloop.learn.predict import Predictor
+from segloop.learn.resume import what_learns
 from segloop.learn.scoring import score_case
 
 __all__ = ["CascadeRun", "prepare_cascade", "resolve_locate", "score_cascade"]
-
-#: Settings that do not change what a stage-1 run learns (ignored when reusing it).
-_RUN_ONLY = (("training", "resume"), ("training", "threads"), ("training", "num_workers"),
-             ("training", "device"), ("output", "tensorboard"), ("data", "cache_dir"))
-
-
-def _what_learns(cfg: Config) -> dict:
-    d = to_dict(cfg)
-    for section, key in _RUN_ONLY:
-        d[section].pop(key, None)
-    return d
-
 
 def resolve_locate(cfg: Config, *, log=print, progress=None) -> dict:
     """The stage-1 checkpoint of cascade config ``cfg``: given, reused, or trained now.
@@ -75,8 +64,8 @@ def resolve_locate(cfg: Config, *, log=print, progress=None) -> dict:
     else:
         out = Path(stage1.output.dir)
         path, last = out / "best.pt", out / "last.pt"
-        same = cfg.training.resume and last.is_file() and _what_learns(
-            load_checkpoint(last)["config"]) == _what_learns(stage1)
+        same = cfg.training.resume and last.is_file() and what_learns(
+            load_checkpoint(last)["config"]) == what_learns(stage1)
         if same and path.is_file() and (out / "metrics.json").is_file():
             log(f"locate: reusing {path} (a finished run of the same stage-1 config)")
         else:

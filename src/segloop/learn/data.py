@@ -50,7 +50,8 @@ from segloop.learn.cache import ArrayCache, cache_key
 from segloop.learn.cascade_crop import crop_image
 from segloop.learn.channel_cases import split_channels
 from segloop.learn.config import Config, DataConfig
-from segloop.learn.metadata import MetadataEncoder, build_spec, case_values, read_table
+from segloop.learn.metadata import MetadataEncoder, build_spec
+from segloop.learn.metadata_values import case_values, read_table
 from segloop.learn.preprocess import preprocess_image, preprocess_settings, to_grid
 from segloop.learn.splitting import group_of, split_groups
 

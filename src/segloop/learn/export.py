@@ -225,8 +225,9 @@ def export_model(checkpoint, out, *, format: str = "onnx", calibration: int = 16
     Raises
     ------
     segloop.errors.InvalidArgumentError
-        A bad format, method or count, a cascade checkpoint, data without
-        training cases or with other channels.
+        A bad format, method or count, a cascade checkpoint, an ``.onnx``
+        file instead of a checkpoint, data without training cases or with
+        other channels.
     segloop.errors.OutputExistsError
         ``out`` exists and ``overwrite`` is false.
     segloop.errors.FileMissingError, segloop.errors.CorruptFileError
@@ -245,6 +246,9 @@ def export_model(checkpoint, out, *, format: str = "onnx", calibration: int = 16
     if out.exists() and not overwrite:  # before any work; atomic_output checks again
         raise OutputExistsError("exists; pass --overwrite (overwrite=True) to replace it (the "
                                 "old file is kept as a numbered version)", path=out)
+    if Path(checkpoint).suffix.lower() == ".onnx":
+        raise InvalidArgumentError("already an exported model: export takes the segloop "
+                                   "checkpoint it came from (best.pt)", path=checkpoint)
     ck = load_checkpoint(checkpoint)
     cfg = ck["config"]
     if getattr(cfg, "cascade", None) is not None:

@@ -108,6 +108,20 @@ def _positive(value, name: str, *, integer: bool = False, zero: bool = True):
     return int(value) if integer else float(value)
 
 
+def _check_tunable(predictor) -> None:
+    """Refuse a cascade (two networks, whole images) and a model without weights (ONNX)."""
+    where = getattr(predictor, "source", None)
+    if not getattr(predictor, "takes_arrays", True):
+        raise InvalidArgumentError(
+            "fine-tuning trains one network on its pre-processed image; this model is a "
+            "cascade (it segments whole images through two networks): fine-tune one of its "
+            "stages' own checkpoints", path=where)
+    if not any(p.requires_grad for p in predictor.network.parameters()):
+        raise InvalidArgumentError(
+            "the model has no trainable weights (an exported ONNX model runs fixed weights): "
+            "fine-tune the checkpoint it was exported from", path=where)
+
+
 class FinetuneSession:
     """BIFSeg on one image: CRF on the CNN's probabilities, then fine-tuning on the scribbles.
 
@@ -158,12 +172,18 @@ class FinetuneSession:
     outputs : ndarray, optional
         The model's outputs ``(K, *spatial)`` of ``image`` when already
         computed (``predictor.infer(image, tta=tta)``): saves a prediction.
+    meta : mapping or ndarray, optional
+        A FiLM model's metadata of the image (``{field: value}`` or its
+        vector: ``Predictor.meta_vector``, a ``Volume``'s ``meta``), bound
+        for every prediction and fine-tuning step (default: the *missing*
+        encoding). Plain models ignore it.
 
     Raises
     ------
     segloop.errors.InvalidArgumentError
-        An image the network cannot take, a class the model does not have, or
-        a bad option.
+        An image the network cannot take, a class the model does not have, a
+        bad option, or a model that cannot be fine-tuned: a cascade (two
+        networks, whole images only) or an exported ONNX model (fixed weights).
     """
 
     def __init__(self, predictor: ArrayPredictor, image, *, label: int = 1, slice_axis=None,
@@ -173,7 +193,8 @@ class FinetuneSession:
                  near: float = DEFAULTS["near"], margin: int = DEFAULTS["margin"],
                  geodesic: float = DEFAULTS["geodesic"],
                  intensity: float = DEFAULTS["intensity"], tta: bool = False, seed: int = 0,
-                 outputs=None):
+                 outputs=None, meta=None):
+        _check_tunable(predictor)
         self.config = predictor.config
         arr = np.asarray(image, dtype=np.float32)
         dims = predictor.dims
@@ -207,7 +228,7 @@ class FinetuneSession:
         self.margin = _positive(margin, "margin", integer=True)
         self.geodesic = _positive(geodesic, "geodesic")
         self.intensity = _positive(intensity, "intensity")
-        self.tta, self.seed = bool(tta), int(seed)
+        self.tta, self.seed, self.meta = bool(tta), int(seed), meta
         self.network = copy.deepcopy(predictor.network)
         self._runner = ArrayPredictor(self.network, self.config, in_channels=predictor.in_channels,
                                       device=predictor.device)
@@ -215,7 +236,7 @@ class FinetuneSession:
         self.foreground = np.zeros(self.shape, dtype=bool)
         self.background = np.zeros(self.shape, dtype=bool)
         self.box: tuple[np.ndarray, np.ndarray] | None = None
-        probs = (self._runner.infer(arr, tta=self.tta, slice_axis=self.slice_axis)
+        probs = (self._runner.infer(arr, tta=self.tta, slice_axis=self.slice_axis, meta=meta)
                  if outputs is None else self._outputs(outputs, predictor))
         self._initial = (probs, self._runner.to_label(probs, slice_axis=self.slice_axis)
                          == self.label)
@@ -357,9 +378,11 @@ class FinetuneSession:
                 raise OutputExistsError("exists; pass overwrite=True to replace it (the old "
                                         "file is kept as a numbered version)", path=path)
             keep_version(path)
+        encoder = getattr(self.network, "meta_encoder", None)  # FiLM: its encoding too
         return save_checkpoint(path, {
             "config": self.config, "in_channels": self._runner.in_channels,
             "model": self.network.state_dict(),
+            **({"preprocess": {"metadata": encoder.spec}} if encoder is not None else {}),
             "finetune": {"source": self.source, "label": self.label, "updates": self.updates,
                          "foreground_voxels": int(self.foreground.sum()),
                          "background_voxels": int(self.background.sum())}})
@@ -437,7 +460,7 @@ class FinetuneSession:
         """The network's probability of the class in ``region`` (run on it plus a margin)."""
         outer, inner = self._context(region)
         probs = self._runner.infer(self.image[(slice(None), *outer)], tta=self.tta,
-                                   slice_axis=self.slice_axis)
+                                   slice_axis=self.slice_axis, meta=self.meta)
         prob = self._channel(probs)[inner]
         if self.box is not None:  # outside the box: background
             inside = np.zeros(self.shape, dtype=bool)
@@ -481,7 +504,8 @@ class FinetuneSession:
         weight = np.zeros_like(target)
         target[inner], weight[inner] = cut, weights
         arrays = [self.image[(slice(None), *outer)], target, weight]
-        self.losses.append(weighted_steps(
-            self.network, lambda: self._batch(arrays, rng), steps=self.steps, lr=self.lr,
-            activation=self._runner.activation, label=self.label,
-            multiple=size_multiple(self.config), device=self._runner.device))
+        with self._runner.conditioned(self.meta):  # a FiLM network: this image's metadata
+            self.losses.append(weighted_steps(
+                self.network, lambda: self._batch(arrays, rng), steps=self.steps, lr=self.lr,
+                activation=self._runner.activation, label=self.label,
+                multiple=size_multiple(self.config), device=self._runner.device))

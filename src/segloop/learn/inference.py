@@ -95,6 +95,10 @@ class ArrayPredictor:
         The checkpoint file (named in error messages).
     """
 
+    #: Whether arrays on the network's grid can be segmented (:meth:`infer`, :meth:`samples`:
+    #: scoring, selection strategies, fine-tuning); a cascade segments whole images only.
+    takes_arrays: bool = True
+
     def __init__(self, network: nn.Module, config: Config, *, in_channels: int,
                  device=None, source: str | None = None):
         self.config = config

@@ -1,21 +1,8 @@
 """Case metadata as a vector: what a FiLM network (:mod:`segloop.learn.film`) is conditioned on.
 
 **Values.** The raw value of each field of ``model.film.fields`` for a case
-(:func:`case_values`) comes from, in this order:
-
-1. ``model.film.table``: a TSV/CSV file (a ``case``, ``subject`` or
-   ``participant_id`` column, then one column per field) or an inline mapping
-   ``{case id or subject: {field: value}}``; a row is found by case id, then by
-   subject (also as ``sub-SUBJECT``);
-2. the case's metadata (:attr:`segloop.io.Case.metadata`: BIDS sidecar JSON and
-   ``participants.tsv`` rows are merged there by :mod:`segloop.io`; the
-   ``data.csv`` columns of LGG...);
-3. built-ins: ``contrast`` is the case's contrast (the BIDS suffix, or the
-   channel name of ``data.split_channels``).
-
-An image read outside a dataset has only the values of its own metadata
-(:func:`image_values`). Text that says "no value" (empty, ``n/a``, ``na``,
-``nan``, ``none``, ``null``, ``-``; any case) counts as missing.
+or an image (``model.film.table``, the case's metadata, its contrast; text such
+as ``n/a`` is no value) comes from :mod:`segloop.learn.metadata_values`.
 
 **Encoding.** :func:`build_spec` learns the encoding from the training cases
 (plain data: it is stored in checkpoints as ``preprocess["metadata"]``) and
@@ -55,144 +42,22 @@ Examples
 
 from __future__ import annotations
 
-import csv
 import math
 import warnings
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 
-from segloop.errors import DatasetError, FileMissingError, InvalidArgumentError, SegloopError
-from segloop.io.bids import parse_bids_name
+from segloop.errors import DatasetError, InvalidArgumentError
+from segloop.learn.metadata_values import is_missing
 
-__all__ = ["MISSING_TEXT", "MetadataEncoder", "MetadataWarning", "build_spec", "case_values",
-           "field_values", "image_values", "read_table"]
+__all__ = ["MetadataEncoder", "MetadataWarning", "build_spec"]
 
-#: Text values that mean "no value" (compared lower-case, stripped).
-MISSING_TEXT = frozenset({"", "n/a", "na", "nan", "none", "null", "-"})
-_KEYS = ("case", "subject", "participant_id")  # table columns naming the row
 SPEC_VERSION = 1
 
 
 class MetadataWarning(UserWarning):
     """A metadata value encoded as missing (``model.film.on_unknown: missing``)."""
-
-
-def _is_missing(value) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and value.strip().lower() in MISSING_TEXT
-
-
-# ----------------------------------------------------------------------------- values
-def read_table(table, *, required: bool = True) -> dict[str, dict]:
-    """``{case id or subject: {column: value}}`` of ``model.film.table``.
-
-    Parameters
-    ----------
-    table : str, os.PathLike, mapping or None
-        A TSV/CSV file (``.tsv``: tabs, ``.csv``: commas, else sniffed) with a
-        ``case``, ``subject`` or ``participant_id`` column, or the mapping itself.
-    required : bool
-        A missing file is an error (training); otherwise it is skipped
-        (inference on another machine: the images' metadata and ``--meta``
-        give the values).
-
-    Raises
-    ------
-    segloop.errors.FileMissingError
-        No such file (``required``).
-    segloop.errors.DatasetError
-        A file without a key column (named).
-    """
-    if table is None:
-        return {}
-    if isinstance(table, Mapping):
-        return {str(k): dict(v or {}) for k, v in table.items()}
-    path = Path(table)
-    if not path.is_file():
-        if required:
-            raise FileMissingError("model.film.table: no such file", path=path)
-        return {}
-    text = path.read_text(encoding="utf-8-sig")
-    suffix = path.suffix.lower()
-    delimiter = "\t" if suffix == ".tsv" else "," if suffix == ".csv" else csv.Sniffer().sniff(
-        text.splitlines()[0] if text else ",", delimiters=",\t;").delimiter
-    rows = list(csv.DictReader(text.splitlines(), delimiter=delimiter))
-    columns = list(rows[0]) if rows else []
-    key = next((k for k in _KEYS if k in columns), None)
-    if key is None:
-        raise DatasetError(f"model.film.table: no {', '.join(_KEYS)} column (columns: "
-                           f"{', '.join(columns) or 'none'})", path=path)
-    return {str(r[key]).strip(): {c: v for c, v in r.items() if c != key} for r in rows}
-
-
-def field_values(film, *, case_id: str | None = None, subject: str | None = None,
-                 metadata: Mapping | None = None, contrast: str | None = None,
-                 table: Mapping | None = None) -> dict:
-    """The raw value of every field of ``film`` (None when missing): table, metadata, built-ins.
-
-    ``table``: :func:`read_table`'s mapping (read once by the caller).
-
-    Examples
-    --------
-    >>> from segloop.learn.config import FilmConfig
-    >>> film = FilmConfig(fields=["contrast", "sex"], table={"sub-01": {"sex": "F"}})
-    >>> field_values(film, subject="01", contrast="T2w", table=read_table(film.table))
-    {'contrast': 'T2w', 'sex': 'F'}
-    """
-    rows = table or {}
-    keys = [k for k in (case_id, subject, f"sub-{subject}" if subject else None) if k]
-    row = next((rows[k] for k in keys if k in rows), {})
-    meta = metadata or {}
-    out = {}
-    for f in film.fields:
-        value = row.get(f.name)
-        if _is_missing(value):
-            value = meta.get(f.name)
-        if _is_missing(value) and f.name == "contrast":
-            value = contrast
-        out[f.name] = None if _is_missing(value) else value
-    return out
-
-
-def case_values(film, case, *, table: Mapping | None = None) -> dict:
-    """:func:`field_values` of a :class:`segloop.io.Case` (its id, subject, metadata, contrast)."""
-    return field_values(film, case_id=case.id, subject=case.subject, metadata=case.metadata,
-                        contrast=case.contrast, table=table)
-
-
-def image_values(film, image, *, table: Mapping | None = None) -> dict:
-    """:func:`field_values` of a :class:`segloop.io.Image` from its own metadata.
-
-    A case's image carries its ``case`` and ``subject`` (table rows apply) and
-    may carry its ``contrast``; an image read from a BIDS-named file
-    (``sub-01_T2w.nii.gz``) has the subject and contrast (suffix) of its name.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from segloop.io import Image
-    >>> from segloop.learn.config import FilmConfig
-    >>> image = Image(np.zeros((2, 2)), metadata={"path": "/data/sub-07_T2w.nii.gz"})
-    >>> image_values(FilmConfig(fields=["contrast", "sex"]), image, table={"sub-07": {"sex": "M"}})
-    {'contrast': 'T2w', 'sex': 'M'}
-    """
-    meta = dict(getattr(image, "metadata", None) or {})
-    subject, contrast = meta.get("subject"), meta.get("contrast")
-    if meta.get("path") and (subject is None or contrast is None):
-        try:
-            name = parse_bids_name(Path(str(meta["path"])).name)
-        except SegloopError:  # not a BIDS file name
-            name = None
-        if name is not None:
-            subject = subject or name.entities.get("sub")
-            contrast = contrast or name.suffix
-    return field_values(film, case_id=meta.get("case"), subject=subject, metadata=meta,
-                        contrast=contrast, table=table)
 
 
 # ----------------------------------------------------------------------------- spec
@@ -219,7 +84,8 @@ def build_spec(film, values: Mapping[str, Mapping]) -> dict:
     film : FilmConfig
         ``model.film``.
     values : mapping
-        ``{case id: {field: raw value}}`` of the training cases (:func:`case_values`).
+        ``{case id: {field: raw value}}`` of the training cases
+        (:func:`~segloop.learn.metadata_values.case_values`).
 
     Returns
     -------
@@ -237,7 +103,7 @@ def build_spec(film, values: Mapping[str, Mapping]) -> dict:
     """
     fields, size = [], 0
     for f in film.fields:
-        present = {cid: v[f.name] for cid, v in values.items() if not _is_missing(v.get(f.name))}
+        present = {cid: v[f.name] for cid, v in values.items() if not is_missing(v.get(f.name))}
         if film.on_missing == "error" and len(present) < len(values):
             cid = next(c for c in values if c not in present)
             raise DatasetError(f"case {cid}: no value for metadata field {f.name!r} "
@@ -267,6 +133,20 @@ def build_spec(film, values: Mapping[str, Mapping]) -> dict:
             "on_missing": film.on_missing, "on_unknown": film.on_unknown}
 
 
+def _checked_field(field: Mapping) -> dict:
+    """One field of a spec, its keys checked (KeyError, TypeError, ValueError when bad)."""
+    out = {"name": str(field["name"]), "kind": str(field["kind"])}
+    if out["kind"] == "categorical":
+        out["categories"] = [str(c) for c in field["categories"]]
+        if not out["categories"]:
+            raise ValueError(f"field {out['name']!r} without categories")
+    elif out["kind"] == "numeric":
+        out["mean"], out["std"] = float(field["mean"]), float(field["std"])
+    else:
+        raise ValueError(f"field {out['name']!r} of kind {out['kind']!r}")
+    return out
+
+
 class MetadataEncoder:
     """Encode raw field values as the float32 vector of a spec (:func:`build_spec`).
 
@@ -278,8 +158,8 @@ class MetadataEncoder:
 
     def __init__(self, spec: Mapping):
         try:
-            self.spec = {"version": int(spec["version"]), "fields": [dict(f) for f in
-                                                                     spec["fields"]],
+            self.spec = {"version": int(spec["version"]),
+                         "fields": [_checked_field(f) for f in spec["fields"]],
                          "size": int(spec["size"]), "on_missing": str(spec["on_missing"]),
                          "on_unknown": str(spec["on_unknown"])}
         except (KeyError, TypeError, ValueError) as exc:
@@ -340,7 +220,7 @@ class MetadataEncoder:
         for f, (start, stop), lower in zip(self.spec["fields"], self.blocks, self._lower,
                                            strict=True):
             value = values.get(f["name"])
-            if _is_missing(value):
+            if is_missing(value):
                 if self.spec["on_missing"] == "error":
                     raise DatasetError(f"{where}: no value for metadata field {f['name']!r} "
                                        "(model.film.on_missing: error; e.g. segloop predict "

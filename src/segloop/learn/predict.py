@@ -17,7 +17,7 @@
 
 A FiLM model (``model.film``) is conditioned on the image's metadata: the
 ``meta`` values given (``{field: value}``), completed by what the image itself
-carries (:func:`segloop.learn.metadata.image_values`: ``model.film.table``
+carries (:func:`segloop.learn.metadata_values.image_values`: ``model.film.table``
 rows of its case or subject, its metadata, its contrast; a BIDS file name
 gives the subject and the contrast), encoded as in
 training; fields without a value take the network's *missing* encoding
@@ -58,7 +58,7 @@ from segloop.errors import InvalidArgumentError
 from segloop.io import Image
 from segloop.learn.checkpoint import load_checkpoint, restore_network
 from segloop.learn.inference import ArrayPredictor
-from segloop.learn.metadata import image_values, read_table
+from segloop.learn.metadata_values import case_values, image_values, read_table
 from segloop.learn.preprocess import preprocess_image, restore_geometry
 from segloop.learn.uncertainty import uncertainty_maps, uncertainty_scores
 
@@ -161,7 +161,7 @@ class Predictor(ArrayPredictor):
         """The metadata vector of ``image`` for a FiLM network (None for a plain one).
 
         ``meta``: ``{field: value}`` given by the caller; the fields it lacks
-        come from the image (see the module docstring).
+        (or gives as None) come from the image (see the module docstring).
 
         Raises
         ------
@@ -176,15 +176,30 @@ class Predictor(ArrayPredictor):
             return None
         first = _images(image)[0]
         film = self.config.model.film
-        values = {}
-        if film is not None:
-            if not hasattr(self, "_meta_table"):  # read once (absent on this machine: skipped)
-                self._meta_table = read_table(film.table, required=False)
-            values = image_values(film, first, table=self._meta_table)
+        values = {} if film is None else image_values(film, first, table=self._film_table())
         if meta:
             encoder.check_names(meta, what="meta")
-            values.update(meta)
+            values.update({k: v for k, v in meta.items() if v is not None})
         return encoder.encode(values, where=str(first.metadata.get("path") or "image"))
+
+    def _film_table(self) -> dict:
+        """``model.film.table`` read once (a file absent on this machine: skipped)."""
+        if not hasattr(self, "_meta_table"):
+            film = self.config.model.film
+            self._meta_table = read_table(film.table if film else None, required=False)
+        return self._meta_table
+
+    def case_meta(self, case) -> dict | None:
+        """A dataset case's metadata values, as in training (None for a plain model).
+
+        :func:`segloop.learn.metadata_values.case_values`: the ``model.film.table``
+        row, the case's metadata (BIDS sidecar, ``participants.tsv``), its
+        contrast; what :meth:`predict` takes as ``meta`` for the case's image.
+        """
+        film = self.config.model.film
+        if not self.meta_dim or film is None:
+            return None
+        return case_values(film, case, table=self._film_table())
 
     def prepare(self, image: Image | Sequence[Image]) -> tuple[np.ndarray, dict]:
         """The network's input ``(C, *spatial)`` for ``image``, and what undoes the geometry."""

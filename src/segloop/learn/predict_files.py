@@ -13,7 +13,7 @@ then kept as numbered versions).
 A FiLM model (``model.film``) is conditioned on each input's metadata: the
 ``meta`` values given (``segloop predict --meta KEY=VALUE``) for every input,
 completed by each image's own metadata; the cases of a dataset folder bring
-theirs as in training (:func:`segloop.learn.metadata.case_values`: the
+theirs as in training (:func:`segloop.learn.metadata_values.case_values`: the
 ``model.film.table``, the case's metadata, its contrast), ``meta`` overriding
 them. ``data.split_channels`` models predict each channel of a dataset's
 cases as a case of its own (``ID_NAME_seg.EXT``).
@@ -169,20 +169,17 @@ def _dataset_jobs(ds, predictor: Predictor) -> list[_Job]:
     from segloop.errors import DatasetError
     from segloop.learn.channel_cases import split_channels
     from segloop.learn.data import contrast_sources
-    from segloop.learn.metadata import case_values, read_table
 
-    d, film = predictor.config.data, predictor.config.model.film
-    table = read_table(film.table, required=False) if film is not None else {}
+    d = predictor.config.data
     jobs = []
     for case in sorted(split_channels(ds.cases, d.split_channels), key=lambda c: c.id):
         sources = contrast_sources(case, d)  # one missing: an error
         if sources is None:  # none of them (BIDS: a case of another contrast)
             continue
-        values = (case_values(film, case, table=table)
-                  if getattr(predictor, "meta_dim", 0) and film else None)
         jobs.append(_Job(case.id, case.id.replace("/", "_"), output_suffix(case.image)[1],
                          lambda case=case, sources=sources: [case.read_image(n)
-                                                             for n in sources], values))
+                                                             for n in sources],
+                         predictor.case_meta(case)))
     if not jobs:
         raise DatasetError(f"no case has the model's contrasts {_contrasts(predictor)} "
                            "(data.contrasts)", path=ds.root)

@@ -17,6 +17,10 @@ images" step (the server and ``segloop preannotate`` call it):
    (1 first), ``id``, ``images`` (the input file(s)), ``prediction``,
    ``score``) and the same items in ``OUT/queue.csv``.
 
+A FiLM model is conditioned on each input's metadata in both steps, as
+``segloop predict`` conditions it (a dataset case's values as in training,
+else the image's own).
+
 Existing outputs are refused before anything is computed unless
 ``overwrite``; then the old files are kept as numbered versions
 (``NAME.~N~``, :func:`segloop.io.files.keep_version`). The pre-processed
@@ -85,18 +89,23 @@ class Queue:
                 "seed": self.seed, **self.extra, "items": [asdict(i) for i in self.items]}
 
 
-def _volume(name: str, images: list, predictor: Predictor) -> Volume:
-    """``images`` (one per contrast) pre-processed as the network sees them."""
+def _volume(name: str, images: list, predictor: Predictor, meta: dict | None = None) -> Volume:
+    """``images`` (one per contrast) pre-processed as the network sees them.
+
+    ``meta``: a FiLM model's metadata values (a dataset case's); the volume
+    carries their vector, as in training.
+    """
     array, info = predictor.prepare(images)
     return Volume(name, "", array, None, tuple(float(s) for s in info["grid"]["spacing"]),
-                  str(images[0].metadata.get("path", name)), info.get("slice_axis"), info)
+                  str(images[0].metadata.get("path", name)), info.get("slice_axis"), info,
+                  meta=predictor.meta_vector(images, meta))
 
 
 def _labelled(labelled, predictor: Predictor, out: Path, read_options: dict) -> list[Volume]:
     """Volumes as given, or the images of a file / folder / dataset (ids ``labelled/NAME``)."""
     if not isinstance(labelled, str | Path):
         return list(labelled)
-    return [_volume(f"labelled/{job.name}", job.read(), predictor)
+    return [_volume(f"labelled/{job.name}", job.read(), predictor, job.meta)
             for job in prediction_jobs(labelled, predictor, out, read_options)]
 
 
@@ -175,9 +184,9 @@ def preannotate(model, inputs, out_dir, *, strategy: str = "entropy",
     pool, files = [], []
     for n, (job, target) in enumerate(zip(jobs, targets, strict=True), start=1):
         images = job.read()
-        pool.append(_volume(job.name, images, predictor))
+        pool.append(_volume(job.name, images, predictor, job.meta))
         files.append([str(im.metadata.get("path", job.name)) for im in images])
-        write_image(predictor.predict(images).label, target, overwrite=overwrite)
+        write_image(predictor.predict(images, meta=job.meta).label, target, overwrite=overwrite)
         log(f"predicted {n}/{len(jobs)}: {target}")
     ranked = rank(strategy, pool, predictor, labelled=known, seed=seed)
     where = {job.name: (paths, target) for job, paths, target in zip(jobs, files, targets,

@@ -43,7 +43,30 @@ from segloop.learn.checkpoint import load_checkpoint
 from segloop.learn.config import Config, to_dict
 from segloop.learn.transfer import transfer_weights
 
-__all__ = ["start_state", "training_checkpoint"]
+__all__ = ["RUN_ONLY", "start_state", "training_checkpoint", "what_learns"]
+
+#: Settings that do not change what a run learns (a finished run that differs only in them
+#: is reused by a cascade's stage 1 and by ``segloop bench transfer``'s source).
+RUN_ONLY = (("training", "resume"), ("training", "threads"), ("training", "num_workers"),
+            ("training", "device"), ("output", "tensorboard"), ("data", "cache_dir"))
+
+
+def what_learns(cfg: Config) -> dict:
+    """``cfg`` as plain data without :data:`RUN_ONLY`: equal for runs that learn the same.
+
+    Examples
+    --------
+    >>> from segloop.learn.config import load_config
+    >>> a = load_config({"data": {"path": "x"}, "training": {"threads": 1}})
+    >>> b = load_config({"data": {"path": "x", "cache_dir": "c"}, "training": {"threads": 2}})
+    >>> what_learns(a) == what_learns(b), what_learns(a) == what_learns(load_config(
+    ...     {"data": {"path": "x"}, "training": {"seed": 7}}))
+    (True, False)
+    """
+    d = to_dict(cfg)
+    for section, key in RUN_ONLY:
+        d[section].pop(key, None)
+    return d
 
 
 def _architecture(cfg: Config, in_channels: int) -> dict:

@@ -228,7 +228,9 @@ def _has_dropout(network: nn.Module) -> bool:
 def check_strategy(strategy: str, model=None) -> str:
     """Refuse an unknown name, or a model the strategy cannot use; return the name.
 
-    ``mc_dropout`` needs dropout layers, ``coreset`` a U-Net (its bottleneck).
+    ``mc_dropout`` needs dropout layers, ``coreset`` a U-Net (its bottleneck);
+    every strategy but ``random`` scores the network's outputs on its own grid,
+    which a cascade (:mod:`segloop.learn.cascade`: whole images only) refuses.
 
     Examples
     --------
@@ -238,9 +240,15 @@ def check_strategy(strategy: str, model=None) -> str:
     if strategy not in REGISTRY:
         raise InvalidArgumentError(f"strategy: unknown {strategy!r}; choose one of "
                                    f"{', '.join(REGISTRY)}")
+    if strategy != "random" and model is not None and not getattr(model, "takes_arrays", True):
+        raise InvalidArgumentError(
+            f"strategy {strategy}: scores a network's outputs on its pre-processed grid; the "
+            "model is a cascade, which segments whole images only (strategy random works)",
+            path=getattr(model, "source", None))
     if strategy == "mc_dropout" and model is not None and not _has_dropout(model.network):
         raise InvalidArgumentError("mc_dropout needs a model trained with dropout "
-                                   "(model.dropout > 0)")
+                                   "(model.dropout > 0); an exported ONNX model has no dropout "
+                                   "layers: use its checkpoint")
     if strategy == "coreset" and model is not None:
         bottleneck(getattr(model.network, "backbone", model.network))
     return strategy

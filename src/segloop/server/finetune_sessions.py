@@ -166,8 +166,9 @@ class FinetuneSessions:
             array, info = predictor.prepare(image)
             view = _View(image, array, info, where)
             axis = info.get("slice_axis") if view.array.ndim == 4 else None
+            meta = predictor.meta_vector(image, self.hub.meta_values(predictor, image_id))
             session = FinetuneSession(predictor, view.array, label=label, slice_axis=axis,
-                                      spacing=view.spacing)
+                                      spacing=view.spacing, meta=meta)
         seconds = time.perf_counter() - start
         entry = _Entry(secrets.token_urlsafe(12), user, image_id, label, view, session,
                        time.monotonic())

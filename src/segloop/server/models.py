@@ -9,6 +9,16 @@ few), the per-image score of each selection strategy and the ranking of the
 whole dataset per strategy (:func:`segloop.learn.strategies.rank`).  The
 shared network runs one request at a time (:attr:`ModelHub.lock`): MC
 dropout switches its dropout layers on, so two requests must not overlap.
+A FiLM model sees each image's metadata as in training (its case's
+``model.film.table`` row, sidecar and ``participants.tsv`` values, contrast:
+:meth:`segloop.learn.predict.Predictor.case_meta`) in predictions,
+uncertainty maps, scores and fine-tuning sessions. An exported model
+(``.onnx``) serves predictions, ``entropy`` and ``tta`` rankings and maps,
+but not ``mc_dropout``, ``coreset`` nor fine-tuning (no dropout layers, no
+bottleneck to read, fixed weights); a cascade's
+checkpoint serves predictions and ranks by ``random`` only (no scores,
+uncertainty maps or fine-tuning: its networks work on different crops of
+the image). The errors say so.
 
 The ranking of ``entropy``, ``mc_dropout`` and ``tta`` scores each image
 alone (these strategies score images independently; ties keep the dataset's
@@ -178,7 +188,8 @@ class ModelHub:
                 self._labels.move_to_end((key, image_id))
                 return cached, list(predictor.classes), 0.0, True
             start = time.perf_counter()
-            label = np.asarray(predictor.predict(image).label.array, dtype=np.uint8)
+            pred = predictor.predict(image, meta=self.meta_values(predictor, image_id))
+            label = np.asarray(pred.label.array, dtype=np.uint8)
             seconds = time.perf_counter() - start
             self._labels[(key, image_id)] = label
             while len(self._labels) > self.cache_size:
@@ -197,14 +208,15 @@ class ModelHub:
 
         _, predictor = self.predictor()
         check_strategy(method, predictor)
-        image = self.datastore.image(image_id)
+        image, meta = self.datastore.image(image_id), self.meta_values(predictor, image_id)
         with self.lock:
             if method == "entropy":
-                probs = predictor.predict(image, tta=False, soft=True).probabilities.array
+                probs = predictor.predict(image, tta=False, soft=True,
+                                          meta=meta).probabilities.array
                 return uncertainty_maps(np.moveaxis(probs, -1, 0)[None],
                                         activation=predictor.activation)
             result = predictor.uncertainty(image, mc=MC_SAMPLES if method == "mc_dropout" else 0,
-                                           tta=method == "tta", seed=0)
+                                           tta=method == "tta", seed=0, meta=meta)
         return {name: np.asarray(m.array, dtype=np.float32) for name, m in result.maps.items()}
 
     def _volume(self, predictor, image_id: str):
@@ -214,7 +226,12 @@ class ModelHub:
         image = self.datastore.image(image_id)
         array, info = predictor.prepare(image)
         return Volume(image_id, "", array, None, tuple(float(s) for s in info["grid"]["spacing"]),
-                      image_id, info.get("slice_axis"), info)
+                      image_id, info.get("slice_axis"), info,
+                      meta=predictor.meta_vector(image, self.meta_values(predictor, image_id)))
+
+    def meta_values(self, predictor, image_id: str) -> dict | None:
+        """A FiLM model's metadata values of ``image_id``'s case, as in training (else None)."""
+        return predictor.case_meta(self.datastore.case(image_id))
 
     def score(self, strategy: str, image_id: str) -> float:
         """The image's score under ``entropy``, ``mc_dropout`` or ``tta`` (cached per model)."""
