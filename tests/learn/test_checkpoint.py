@@ -40,6 +40,11 @@ def test_foreign_corrupt_and_missing_files(tmp_path, cfg):
     (tmp_path / "junk.pt").write_bytes(b"not a zip at all")
     with pytest.raises(CorruptFileError, match="junk.pt: not a readable checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")
+    (tmp_path / "notes.pt").write_text("# a text file\n" * 20)  # torch's long advice is not shown
+    with pytest.raises(CorruptFileError,
+                       match=r"notes.pt: not a readable checkpoint \(not a PyTorch file \(") as err:
+        load_checkpoint(tmp_path / "notes.pt")
+    assert "weights_only" not in str(err.value)
     torch.save({"state": 1}, tmp_path / "other.pt")
     with pytest.raises(CorruptFileError, match="other.pt: not a segloop checkpoint"):
         load_checkpoint(tmp_path / "other.pt")

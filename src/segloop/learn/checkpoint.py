@@ -192,6 +192,9 @@ def _reason(exc: Exception) -> str:
     if refused:
         return (f"it holds Python objects, not only tensors and plain data: {refused[1]}; "
                 "segloop does not run code from checkpoints")
+    unpickler = re.search(r"WeightsUnpickler error: \s*(\S[^\n]*)", text)
+    if unpickler:  # not a pickle torch can read safely: another kind of file
+        return f"not a PyTorch file ({unpickler[1].strip()[:80]})"
     return (text.strip().splitlines() or [type(exc).__name__])[0][:160]
 
 
