@@ -316,7 +316,7 @@ def load_model(path, *, device=None) -> Predictor:
 
         return load_onnx_model(path, device=device)
     ck = load_checkpoint(path)
-    if getattr(ck["config"], "cascade", None) is not None:
+    if ck["config"].cascade is not None:
         from segloop.learn.cascade import load_cascade
 
         return load_cascade(ck, source=str(path), device=device)

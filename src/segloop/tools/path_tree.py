@@ -20,6 +20,7 @@ Examples
 from __future__ import annotations
 
 import numbers
+from abc import ABC, abstractmethod
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -213,7 +214,7 @@ class PathTree:
         self._last_nodes = nodes
 
 
-class AnchorSession:
+class AnchorSession(ABC):
     """Anchors joined by minimal paths: the interaction of livewire and geodesic tools.
 
     Subclasses set ``shape``, ``spacing`` and ``strength`` (edge strength,
@@ -263,6 +264,7 @@ class AnchorSession:
         self.closed = False
         self._trees: dict[int, PathTree] = {}
 
+    @abstractmethod
     def _grow(self, anchor: tuple[int, ...], reach: float | None,
               tree: PathTree | None = None) -> PathTree:
         """The tree of ``anchor`` grown up to ``reach`` (None: everywhere).
@@ -270,7 +272,6 @@ class AnchorSession:
         ``tree`` is the anchor's current (partial) tree, which a subclass may
         extend instead of starting again.
         """
-        raise NotImplementedError  # pragma: no cover
 
     def _next_reach(self, tree: PathTree, anchor, target) -> float | None:
         """How far to regrow ``tree`` when ``target`` lies beyond it (None: everywhere).
@@ -283,8 +284,9 @@ class AnchorSession:
         line = self._line_reach(anchor, target)
         return None if tree.reach >= line else max(2.0 * tree.reach, line)
 
+    @abstractmethod
     def _window_reach(self) -> float:
-        raise NotImplementedError  # pragma: no cover
+        """The reach that covers every pixel within ``window`` pixels of an anchor."""
 
     def _detour(self, i: int, target: tuple[int, ...], avoid: np.ndarray) -> np.ndarray | None:
         """The minimal path from ``anchors[i]`` to ``target`` through no ``avoid`` pixel.
@@ -312,8 +314,9 @@ class AnchorSession:
         detour = self._detour(last, self.anchors[0], avoid)
         return back if detour is None else detour
 
+    @abstractmethod
     def _line_reach(self, anchor: tuple[int, ...], target: tuple[int, ...]) -> float:
-        raise NotImplementedError  # pragma: no cover
+        """An upper bound of the cost from ``anchor`` to ``target`` (e.g. the straight line)."""
 
     def _keep(self, i: int, tree: PathTree) -> PathTree:
         self._trees[i] = tree
